@@ -1,0 +1,390 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Credentials and access tokens for Microsoft Entra ID. Private to m365.cba; no stable API.
+
+Three ways to sign in, each a small class picked from the options given: a client secret, a client
+certificate (PEM with key, or PFX) and a pre-acquired access token. Tokens come from msal, which is
+imported only when a token really has to be requested: a token still valid in the token cache
+directory is used as it is. The cache holds one small file per authority, tenant, client,
+credential and resource, written atomically with mode 0600 in a 0700 directory; a task only reuses
+a token acquired with the very credential it presents.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+from ._clouds import get_cloud
+
+# A cached token is used only while it has at least this many seconds left.
+TOKEN_MIN_REMAINING = 300
+
+
+class AuthError(Exception):
+    """Signing in failed. ``option`` names the option at fault; ``code`` is the AADSTS number."""
+
+    def __init__(self, message, option=None, code=None, error=None, correlation_id=None, trace_id=None):
+        super().__init__(message)
+        self.message = message
+        self.option = option
+        self.code = code
+        self.error = error
+        self.correlation_id = correlation_id
+        self.trace_id = trace_id
+
+    def __str__(self):
+        prefix = f"{self.option}: " if self.option else ""
+        return prefix + self.message
+
+    def as_dict(self):
+        return {"option": self.option, "error": self.error, "aadsts": self.code,
+                "correlation_id": self.correlation_id, "trace_id": self.trace_id}
+
+
+@dataclass
+class Connection:
+    """The connection and sign-in settings every module shares (the ``graph_auth`` options)."""
+
+    tenant_id: str
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_certificate_path: str | None = None
+    client_certificate_password: str | None = None
+    access_token: str | None = None
+    cloud: str | None = None
+    authority_host: str | None = None
+    graph_endpoint: str | None = None
+    ca_bundle: str | None = None
+    validate_certs: bool = True
+    token_cache_dir: str | None = None
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(**{name: params.get(name) for name in cls.__dataclass_fields__})  # pylint: disable=no-member
+
+    @property
+    def cloud_info(self):
+        try:
+            return get_cloud(self.cloud)
+        except ValueError as exc:
+            raise AuthError(str(exc), option="cloud") from None
+
+    @property
+    def authority_base(self):
+        return _https(self.authority_host, "authority_host") if self.authority_host else self.cloud_info.authority_host
+
+    @property
+    def graph_base(self):
+        return _https(self.graph_endpoint, "graph_endpoint") if self.graph_endpoint else self.cloud_info.graph_endpoint
+
+    @property
+    def verify(self):
+        """What ``requests`` gets as ``verify``: the CA bundle path, or a bool."""
+        if self.ca_bundle:
+            if not os.path.isfile(self.ca_bundle):
+                raise AuthError(f"CA bundle not found: {self.ca_bundle}", option="ca_bundle")
+            return self.ca_bundle
+        return bool(self.validate_certs)
+
+
+def _https(url, option):
+    url = url.rstrip("/")
+    if not url.startswith("https://"):
+        raise AuthError(f"must be an https:// URL, got '{url}'", option=option)
+    return url
+
+
+def _tenant_segment(tenant_id, option="tenant_id"):
+    tenant = (tenant_id or "").strip()
+    if not tenant or "/" in tenant or any(c.isspace() for c in tenant):
+        raise AuthError(f"not a tenant ID or domain name: '{tenant_id}'", option=option)
+    return tenant
+
+
+class Credential:
+    """One way of signing in. ``identity()`` fingerprints it for the token cache."""
+
+    kind = "none"
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def validate(self):
+        """Check the inputs before any network call; raise AuthError naming the option."""
+
+    def identity(self):
+        raise NotImplementedError
+
+    def msal_credential(self):
+        raise NotImplementedError
+
+
+class SecretCredential(Credential):
+    kind = "secret"
+
+    def validate(self):
+        if not self.connection.client_id:
+            raise AuthError("client_id is required with client_secret", option="client_id")
+
+    def identity(self):
+        return hashlib.sha256(("secret:" + self.connection.client_secret).encode("utf-8")).hexdigest()
+
+    def msal_credential(self):
+        return self.connection.client_secret
+
+
+class CertificateCredential(Credential):
+    kind = "certificate"
+
+    def __init__(self, connection):
+        super().__init__(connection)
+        self._loaded = None
+
+    def validate(self):
+        if not self.connection.client_id:
+            raise AuthError("client_id is required with client_certificate_path", option="client_id")
+        self._load()
+
+    def _load(self):
+        if self._loaded is None:
+            from ._certs import CertificateError, load_credential_file  # pylint: disable=import-outside-toplevel
+
+            try:
+                self._loaded = load_credential_file(self.connection.client_certificate_path, self.connection.client_certificate_password)
+            except CertificateError as exc:
+                raise AuthError(exc.args[0], option=exc.option) from None
+        return self._loaded
+
+    def identity(self):
+        # The file's bytes (not its name) and the password: a changed file is a new identity.
+        digest = hashlib.sha256(b"certificate:")
+        try:
+            with open(self.connection.client_certificate_path, "rb") as handle:
+                digest.update(handle.read())
+        except OSError as exc:
+            raise AuthError(f"cannot read {self.connection.client_certificate_path}: {exc.strerror}", option="client_certificate_path") from None
+        digest.update((self.connection.client_certificate_password or "").encode("utf-8"))
+        return digest.hexdigest()
+
+    def msal_credential(self):
+        loaded = self._load()
+        # private_key + public_certificate (no SHA-1 thumbprint): msal signs PS256 with x5t#S256.
+        return {"private_key": loaded.private_key_pem().decode("ascii"), "public_certificate": loaded.certificate_pem().decode("ascii")}
+
+
+class TokenCredential(Credential):
+    kind = "access_token"
+
+    def identity(self):
+        return hashlib.sha256(("token:" + self.connection.access_token).encode("utf-8")).hexdigest()
+
+
+def credential_for(connection):
+    """Pick the credential the options ask for (the argument spec makes them mutually exclusive)."""
+    if connection.access_token:
+        cred = TokenCredential(connection)
+    elif connection.client_certificate_path:
+        cred = CertificateCredential(connection)
+    elif connection.client_secret:
+        cred = SecretCredential(connection)
+    else:
+        raise AuthError(
+            "no credential given: set client_secret, client_certificate_path or access_token "
+            "(or AZURE_CLIENT_SECRET / AZURE_CLIENT_CERTIFICATE_PATH / M365_CBA_ACCESS_TOKEN)",
+            option="client_secret",
+        )
+    cred.validate()
+    return cred
+
+
+def default_cache_dir():
+    return os.path.join(tempfile.gettempdir(), f"m365.cba-{os.getuid()}")
+
+
+class TokenCache:
+    """Access tokens on disk until shortly before they expire. ``None`` directory = memory only."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self._memory = {}
+
+    @classmethod
+    def from_setting(cls, value):
+        if value is None or value == "":
+            return cls(default_cache_dir())
+        if str(value).lower() == "none":
+            return cls(None)
+        return cls(os.path.expanduser(str(value)))
+
+    def _path(self, key):
+        return os.path.join(self.directory, key + ".json")
+
+    def get(self, key, now=None):
+        now = time.time() if now is None else now
+        entry = self._memory.get(key)
+        if entry is None and self.directory:
+            try:
+                with open(self._path(key), encoding="utf-8") as handle:
+                    entry = json.load(handle)
+            except (OSError, ValueError):
+                entry = None
+        if isinstance(entry, dict) and entry.get("expires_on", 0) - TOKEN_MIN_REMAINING > now and entry.get("access_token"):
+            self._memory[key] = entry
+            return entry["access_token"]
+        return None
+
+    def put(self, key, token, expires_on):
+        entry = {"access_token": token, "expires_on": int(expires_on)}
+        self._memory[key] = entry
+        if not self.directory:
+            return
+        try:
+            self._ensure_dir()
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(entry, handle)
+                os.replace(tmp, self._path(key))
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+        except OSError:
+            # A cache that cannot be written only costs another token request next time.
+            pass
+
+    def _ensure_dir(self):
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        info = os.stat(self.directory)
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            # Never leave tokens where other users could read them.
+            raise OSError("token cache directory is not private")
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class TokenSource:
+    """Access tokens for one connection: ``token_for(resource)`` returns a bearer token string."""
+
+    def __init__(self, connection, cache=None, credential=None):
+        self.connection = connection
+        self.credential = credential or credential_for(connection)
+        self.tenant = _tenant_segment(connection.tenant_id)
+        self.cache = cache if cache is not None else TokenCache.from_setting(connection.token_cache_dir)
+        self._app = None
+        self.requests_made = 0
+
+    def cache_key(self, resource):
+        parts = [self.connection.authority_base, self.tenant.lower(), (self.connection.client_id or "").lower(),
+                 self.credential.identity(), resource.rstrip("/")]
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
+
+    def token_for(self, resource):
+        if isinstance(self.credential, TokenCredential):
+            return self.connection.access_token
+        key = self.cache_key(resource)
+        token = self.cache.get(key)
+        if token:
+            return token
+        result = self._acquire(resource)
+        token = result["access_token"]
+        self.cache.put(key, token, time.time() + int(result.get("expires_in", 0)))
+        return token
+
+    def _msal_app(self):
+        if self._app is None:
+            import msal  # pylint: disable=import-outside-toplevel
+
+            kwargs = {}
+            if self.connection.authority_host:
+                # A private or test endpoint: never ask login.microsoftonline.com about it.
+                kwargs["instance_discovery"] = False
+            self._app = msal.ConfidentialClientApplication(
+                self.connection.client_id,
+                client_credential=self.credential.msal_credential(),
+                authority=f"{self.connection.authority_base}/{self.tenant}",
+                verify=self.connection.verify,
+                timeout=30,
+                **kwargs,
+            )
+        return self._app
+
+    def _acquire(self, resource):
+        from ._clouds import Cloud  # pylint: disable=import-outside-toplevel
+
+        try:
+            app = self._msal_app()
+            self.requests_made += 1
+            result = app.acquire_token_for_client(scopes=[Cloud.scope_for(resource)])
+        except ValueError as exc:
+            # msal raises ValueError when the authority's discovery document cannot be read,
+            # which is what an unknown tenant or a wrong authority host looks like.
+            raise AuthError(_clean(str(exc)), option="tenant_id") from None
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise AuthError(f"token request to {self.connection.authority_base} failed: {type(exc).__name__}: {_clean(str(exc))}",
+                            option="authority_host") from None
+        if "access_token" in result:
+            return result
+        raise _auth_error_from(result)
+
+
+# AADSTS codes and the option most likely at fault.
+_AADSTS_OPTION = {
+    90002: "tenant_id",
+    900023: "tenant_id",
+    700016: "client_id",
+    7000215: "client_secret",
+    7000222: "client_secret",
+    7000218: "client_secret",
+    700027: "client_certificate_path",
+    700024: "client_certificate_path",
+    70002: "client_certificate_path",
+    50012: "client_certificate_path",
+    70011: "cloud",
+    700022: "cloud",
+}
+
+
+def _auth_error_from(result):
+    codes = result.get("error_codes") or []
+    code = codes[0] if codes else None
+    description = (result.get("error_description") or "").split("\r\n")[0].split("\n")[0]
+    return AuthError(
+        f"sign-in refused: {result.get('error')}: {description}",
+        option=_AADSTS_OPTION.get(code),
+        code=code,
+        error=result.get("error"),
+        correlation_id=result.get("correlation_id"),
+        trace_id=result.get("trace_id"),
+    )
+
+
+def _clean(text):
+    """Strip anything that could carry a credential out of an exception text."""
+    for marker in ("client_secret=", "client_assertion=", "Bearer "):
+        if marker in text:
+            text = text.split(marker)[0] + marker + "***"
+    return text
+
+
+def jwt_claims(token):
+    """The claims of a JWT, without verifying it (we show them; we do not trust them)."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        return json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (IndexError, ValueError, UnicodeError) as exc:
+        raise AuthError(f"the access token is not a JWT ({type(exc).__name__})", option="access_token") from None

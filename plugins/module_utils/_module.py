@@ -1,0 +1,125 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The glue between AnsibleModule and the Graph core. Private to m365.cba; no stable API.
+
+``GraphModule`` merges the shared connection/auth argument spec (documented once in the
+``m365.cba.graph_auth`` doc fragment), builds the Graph client lazily, and turns the core's
+errors into one ``fail_json`` shape: a message naming the option or the Graph call, plus
+``error`` with the HTTP status, Graph error code and request-id (or the AADSTS code).
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ._auth import AuthError, Connection, TokenSource
+from ._certs import CertificateError
+from ._graph import GraphClient, GraphError
+
+
+def graph_argument_spec():
+    return {
+        "tenant_id": {"type": "str", "required": True, "fallback": (env_fallback, ["AZURE_TENANT_ID"])},
+        "client_id": {"type": "str", "fallback": (env_fallback, ["AZURE_CLIENT_ID"])},
+        "client_secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_CLIENT_SECRET"])},
+        "client_certificate_path": {"type": "path", "fallback": (env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])},
+        "client_certificate_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])},
+        "access_token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["M365_CBA_ACCESS_TOKEN"])},
+        "cloud": {"type": "str", "choices": ["global", "usgov_high", "usgov_dod", "china"], "fallback": (env_fallback, ["M365_CBA_CLOUD"])},
+        "authority_host": {"type": "str", "fallback": (env_fallback, ["M365_CBA_AUTHORITY_HOST"])},
+        "graph_endpoint": {"type": "str", "fallback": (env_fallback, ["M365_CBA_GRAPH_ENDPOINT"])},
+        "ca_bundle": {"type": "path", "fallback": (env_fallback, ["M365_CBA_CA_BUNDLE"])},
+        "validate_certs": {"type": "bool", "default": True, "fallback": (env_fallback, ["M365_CBA_VALIDATE_CERTS"])},
+        "token_cache_dir": {"type": "str", "no_log": False, "fallback": (env_fallback, ["M365_CBA_TOKEN_CACHE_DIR"])},
+    }
+
+
+CREDENTIAL_OPTIONS = ["client_secret", "client_certificate_path", "access_token"]
+
+
+class GraphModule:
+    """An AnsibleModule with the shared options, a lazy Graph client and one failure shape."""
+
+    def __init__(self, argument_spec, mutually_exclusive=None, **kwargs):
+        spec = graph_argument_spec()
+        spec.update(argument_spec)
+        self.module = AnsibleModule(
+            argument_spec=spec,
+            mutually_exclusive=[CREDENTIAL_OPTIONS] + list(mutually_exclusive or []),
+            **kwargs,
+        )
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self._client = None
+        self._tokens = None
+
+    @property
+    def connection(self):
+        return Connection.from_params(self.params)
+
+    @property
+    def tokens(self):
+        if self._tokens is None:
+            self._tokens = TokenSource(self.connection)
+        return self._tokens
+
+    @property
+    def client(self):
+        if self._client is None:
+            connection = self.connection
+            graph_resource = connection.cloud_info.graph_resource
+            tokens = self.tokens
+            self._client = GraphClient(connection.graph_base, lambda: tokens.token_for(graph_resource), verify=connection.verify)
+        return self._client
+
+    def diff(self, before, after):
+        return {"before": before, "after": after} if self.module._diff else None  # pylint: disable=protected-access
+
+    def exit(self, changed, diff=None, **result):
+        if diff is not None:
+            result["diff"] = diff
+        self.module.exit_json(changed=changed, **result)
+
+    def fail(self, error, option=None, **result):
+        """One failure shape for GraphError, AuthError, CertificateError and plain messages."""
+        if isinstance(error, GraphError):
+            msg = f"{option}: {error}" if option else str(error)
+            hint = _permission_hint(error)
+            if hint:
+                msg += f" {hint}"
+            self.module.fail_json(msg=msg, error=error.as_dict(), **result)
+        if isinstance(error, AuthError):
+            self.module.fail_json(msg=str(error), error=error.as_dict(), **result)
+        if isinstance(error, CertificateError):
+            self.module.fail_json(msg=str(error), error={"option": error.option}, **result)
+        self.module.fail_json(msg=f"{option}: {error}" if option else str(error), **result)
+
+    def run(self, func):
+        """Call ``func(self)`` and report the core's foreseeable errors without a traceback."""
+        try:
+            func(self)
+        except (GraphError, AuthError, CertificateError) as exc:
+            self.fail(exc)
+
+
+# The Graph application permission each kind of call needs, to say which one is missing on a 403.
+_PERMISSION_BY_PATH = (
+    ("/roleManagement/", "RoleManagement.ReadWrite.Directory"),
+    ("/appRoleAssigned", "AppRoleAssignment.ReadWrite.All"),
+    ("/appRoleAssignments", "AppRoleAssignment.ReadWrite.All"),
+    ("/organization", "Organization.Read.All"),
+    ("/servicePrincipals", "Application.ReadWrite.All"),
+    ("/applications", "Application.ReadWrite.All"),
+)
+
+
+def _permission_hint(error):
+    if error.status != 403 or not error.path:
+        return None
+    for fragment, permission in _PERMISSION_BY_PATH:
+        if fragment in error.path:
+            return f"The signed-in identity needs the Microsoft Graph application permission {permission} (with admin consent)."
+    return None
