@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
-BUILD := $(CURDIR)/build
+BUILD ?= $(CURDIR)/build
 COLLECTIONS := $(BUILD)/collections
 COLL := $(COLLECTIONS)/ansible_collections/m365/cba
 EMU_DIR := $(BUILD)/emulator
@@ -39,6 +39,9 @@ collection: venv
 	mkdir -p $(COLL)
 	tar --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./tests/output \
 	    --exclude='__pycache__' --exclude='.pytest_cache' -cf - . | tar -xf - -C $(COLL)
+	# Our own repository ignores build/: give the copy a repository of its own so that
+	# ansible-test lists its files.
+	git -C $(COLL) init -q
 
 emulator-start: venv
 	$(EMU) stop --state-dir $(EMU_DIR) >/dev/null 2>&1 || true
@@ -57,7 +60,7 @@ units: venv
 	$(PY) -m pytest -q tests/unit
 
 integration: collection
-	tests/run-integration.sh
+	BUILD=$(BUILD) tests/run-integration.sh
 
 sanity: collection
 	tests/utils/place-get-pip.sh

@@ -4,8 +4,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv/bin"
-coll="$root/build/collections/ansible_collections/m365/cba"
-state="$root/build/emulator-integration"
+build="${BUILD:-$root/build}"
+coll="$build/collections/ansible_collections/m365/cba"
+state="$build/emulator-integration"
 emu() { PYTHONPATH="$root/tests/emulator" "$venv/python" -m m365emu "$@"; }
 
 emu stop --state-dir "$state" >/dev/null 2>&1 || true

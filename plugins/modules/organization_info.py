@@ -15,7 +15,7 @@ description:
   - Returns the initial C(*.onmicrosoft.com) domain, which is the value C(Connect-ExchangeOnline -Organization)
     and C(Connect-IPPSSession -Organization) take for certificate-based app-only authentication.
 author:
-  - m365.cba maintainers
+  - m365.cba maintainers (@m365-cba)
 extends_documentation_fragment:
   - m365.cba.graph_auth
   - m365.cba.attributes

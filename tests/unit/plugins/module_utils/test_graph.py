@@ -85,7 +85,7 @@ def test_paging_follows_next_link_over_three_pages_and_resends_headers():
         response(200, {"value": [{"id": 3}, {"id": 4}], "@odata.nextLink": BASE + "/v1.0/applications?$top=2&$skiptoken=b"}),
         response(200, {"value": [{"id": 5}]}),
     ]
-    client, session, _ = make_client(pages)
+    client, session, dummy = make_client(pages)
     items = client.get_all("/applications", params={"$top": 2}, headers={"ConsistencyLevel": "eventual"})
     assert [i["id"] for i in items] == [1, 2, 3, 4, 5]
     assert [c["url"] for c in session.calls] == [
@@ -98,7 +98,7 @@ def test_paging_follows_next_link_over_three_pages_and_resends_headers():
 
 
 def test_paging_refuses_a_link_to_another_host():
-    client, _, _ = make_client([response(200, {"value": [], "@odata.nextLink": "https://evil.example/v1.0/x"})])
+    client, dummy, dummy2 = make_client([response(200, {"value": [], "@odata.nextLink": "https://evil.example/v1.0/x"})])
     with pytest.raises(GraphError, match="another host"):
         client.get_all("/applications")
 
@@ -116,7 +116,7 @@ def test_429_waits_at_least_retry_after_and_no_more_than_the_cap():
 
 
 def test_429_on_post_is_retried_because_it_was_not_processed():
-    client, session, _ = make_client([
+    client, session, dummy = make_client([
         graph_error(429, "TooManyRequests", "slow down", headers={"Retry-After": "1"}),
         response(201, {"id": "new"}),
     ])
@@ -133,7 +133,7 @@ def test_503_and_504_are_retried_for_reads(status):
 
 
 def test_503_on_post_is_not_repeated_without_a_recovery_look_up():
-    client, session, _ = make_client([graph_error(503, "serviceNotAvailable", "busy", request_id="rid-503")])
+    client, session, dummy = make_client([graph_error(503, "serviceNotAvailable", "busy", request_id="rid-503")])
     with pytest.raises(GraphError) as info:
         client.post("/servicePrincipals/x/appRoleAssignedTo", {"appRoleId": "r"})
     assert len(session.calls) == 1
@@ -142,14 +142,14 @@ def test_503_on_post_is_not_repeated_without_a_recovery_look_up():
 
 def test_dropped_connection_on_post_consults_recover_before_resending():
     found = {"id": "created-before-the-drop"}
-    client, session, _ = make_client([requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected")])
+    client, session, dummy = make_client([requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected")])
     result = client.request("POST", "/applications", body={"displayName": "x"}, recover=lambda: found)
     assert result is found
     assert len(session.calls) == 1
 
 
 def test_dropped_connection_on_post_resends_only_after_recover_finds_nothing():
-    client, session, _ = make_client([
+    client, session, dummy = make_client([
         requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected"),
         response(201, {"id": "new"}),
     ])
@@ -160,13 +160,13 @@ def test_dropped_connection_on_post_resends_only_after_recover_finds_nothing():
 
 
 def test_dropped_connection_is_retried_for_idempotent_methods():
-    client, session, _ = make_client([requests.exceptions.ConnectionError("RemoteDisconnected"), response(204)])
+    client, session, dummy = make_client([requests.exceptions.ConnectionError("RemoteDisconnected"), response(204)])
     assert client.patch("/applications/x", {"notes": "n"}).status == 204
     assert len(session.calls) == 2
 
 
 def test_403_surfaces_as_graph_error_with_code_and_request_id():
-    client, session, _ = make_client([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
+    client, session, dummy = make_client([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
                                                   request_id="rid-403")])
     with pytest.raises(GraphError) as info:
         client.get("/applications")
@@ -178,15 +178,15 @@ def test_403_surfaces_as_graph_error_with_code_and_request_id():
 
 
 def test_retries_are_bounded_by_attempts():
-    script = [graph_error(503, "serviceNotAvailable", "busy") for _ in range(3)]
-    client, session, _ = make_client(script, policy=RetryPolicy(max_attempts=3))
+    script = [graph_error(503, "serviceNotAvailable", "busy") for dummy in range(3)]
+    client, session, dummy = make_client(script, policy=RetryPolicy(max_attempts=3))
     with pytest.raises(GraphError):
         client.get("/organization")
     assert len(session.calls) == 3
 
 
 def test_retries_are_bounded_in_total_time():
-    script = [graph_error(429, "TooManyRequests", "slow", headers={"Retry-After": "20"}) for _ in range(10)]
+    script = [graph_error(429, "TooManyRequests", "slow", headers={"Retry-After": "20"}) for dummy in range(10)]
     client, session, clock = make_client(script, policy=RetryPolicy(total_timeout=50, retry_after_cap=30))
     with pytest.raises(GraphError):
         client.get("/organization")
@@ -196,7 +196,7 @@ def test_retries_are_bounded_in_total_time():
 
 def test_replication_lag_is_retried_only_when_the_call_opts_in():
     lag = graph_error(404, "Request_ResourceNotFound", "Resource 'x' does not exist or one of its queried reference-property objects are not present.")
-    client, session, _ = make_client([lag])
+    client, session, dummy = make_client([lag])
     with pytest.raises(GraphError):
         client.get("/applications/x")
     assert len(session.calls) == 1
@@ -217,14 +217,14 @@ def test_replication_lag_retry_gives_up_after_its_budget():
 
 def test_token_is_fetched_once_per_client():
     tokens = []
-    client, _, _ = make_client([response(200, {}), response(200, {})], tokens=tokens)
+    client, dummy, dummy2 = make_client([response(200, {}), response(200, {})], tokens=tokens)
     client.get("/organization")
     client.get("/organization")
     assert tokens == [1]
 
 
 def test_user_agent_and_client_request_id_are_sent():
-    client, session, _ = make_client([response(200, {})])
+    client, session, dummy = make_client([response(200, {})])
     client.get("/organization")
     headers = session.calls[0]["headers"]
     assert headers["User-Agent"].startswith("m365.cba/")
