@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Application registrations: find, compare, upsert. Private to m365.cba; no stable API.
+
+Applications are keyed by ``uniqueName`` (Graph's alternate key, set once through the upsert
+URL), so a re-run or a retried request can never create a second application. ``appId`` and the
+object id find existing ones too; a display name is never a key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._graph import GraphError, alternate_key, is_replication_lag, odata_quote
+
+APP_SELECT = ("id,appId,uniqueName,displayName,signInAudience,tags,notes,web,requiredResourceAccess,"
+              "keyCredentials,publisherDomain,createdDateTime")
+SIGN_IN_AUDIENCES = ["AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"]
+DEFAULT_SIGN_IN_AUDIENCE = "AzureADMyOrg"
+DISPLAY_NAME_MAX = 120
+UNIQUE_NAME = re.compile(r"^[^\s/\\?#%'\"]{1,256}$")
+PREFER_CREATE = {"Prefer": "create-if-missing"}
+
+
+class ApplicationInputError(Exception):
+    def __init__(self, message, option):
+        super().__init__(message)
+        self.option = option
+
+    def __str__(self):
+        return f"{self.option}: {self.args[0]}"
+
+
+def validate_unique_name(value, option="unique_name"):
+    if value is not None and not UNIQUE_NAME.match(value):
+        raise ApplicationInputError(
+            f"'{value}' is not a valid unique name: 1 to 256 characters without spaces, quotes or any of / \\ ? # %", option)
+
+
+def validate_display_name(value, audience, option="display_name"):
+    if value is None:
+        return
+    if not value.strip():
+        raise ApplicationInputError("must not be empty", option)
+    if len(value) > DISPLAY_NAME_MAX and audience in (None, "AzureADMyOrg", "AzureADMultipleOrgs"):
+        raise ApplicationInputError(f"is {len(value)} characters long; Microsoft Entra ID allows at most {DISPLAY_NAME_MAX}", option)
+
+
+def validate_tags(tags, option="tags"):
+    for tag in tags or []:
+        if not tag or len(tag) > 256 or any(c.isspace() for c in tag):
+            raise ApplicationInputError(f"tag '{tag}' is invalid: tags are 1 to 256 characters without whitespace", option)
+    if tags and len(set(tags)) != len(tags):
+        raise ApplicationInputError("tags must not repeat", option)
+
+
+def find_application(client, unique_name=None, app_id=None, object_id=None, select=APP_SELECT, wait_for_replication=False):
+    """The application by the first key given, or ``None``."""
+    retry = is_replication_lag if wait_for_replication else None
+    params = {"$select": select} if select else None
+    if unique_name:
+        path = alternate_key("applications", "uniqueName", unique_name)
+    elif app_id:
+        path = alternate_key("applications", "appId", app_id)
+    elif object_id:
+        path = f"/applications/{object_id}"
+    else:
+        raise ValueError("one of unique_name, app_id or object_id is required")
+    try:
+        return client.get(path, params=params, retry_on=retry)
+    except GraphError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+def find_by_display_name(client, display_name, select=APP_SELECT):
+    return client.get_all("/applications", params={"$filter": f"displayName eq {odata_quote(display_name)}", "$select": select})
+
+
+def merge_list(current, wanted, purge):
+    """Reconcile a list: the wanted items added to what is there, or exactly the wanted ones."""
+    current = list(current or [])
+    if wanted is None:
+        return current
+    if purge:
+        return list(dict.fromkeys(wanted))
+    return current + [item for item in dict.fromkeys(wanted) if item not in current]
+
+
+def _access_set(rra):
+    return {(r.get("resourceAppId"), a.get("id"), a.get("type")) for r in rra or [] for a in r.get("resourceAccess") or []}
+
+
+def merge_required_resource_access(current, wanted, purge):
+    """requiredResourceAccess with the wanted permissions; grouped by resource, in a stable order."""
+    entries = set() if purge else _access_set(current)
+    entries |= _access_set(wanted)
+    order = []
+    for resource_app_id, dummy, dummy2 in sorted(entries, key=lambda e: (e[0] or "", e[1] or "", e[2] or "")):
+        if resource_app_id not in order:
+            order.append(resource_app_id)
+    return [
+        {"resourceAppId": app_id,
+         "resourceAccess": [{"id": rid, "type": rtype} for (aid, rid, rtype) in sorted(entries, key=lambda e: (e[1] or "", e[2] or "")) if aid == app_id]}
+        for app_id in order
+    ]
+
+
+def same_required_resource_access(a, b):
+    return _access_set(a) == _access_set(b)
+
+
+def desired_changes(current, wanted, purge_tags=False, purge_redirect_uris=False, purge_api_permissions=False):
+    """The PATCH body that brings ``current`` to ``wanted`` (Graph field names); empty if none.
+
+    ``wanted`` holds only the fields the user manages: displayName, signInAudience, notes, tags,
+    redirectUris, requiredResourceAccess.
+    """
+    patch = {}
+    for field in ("displayName", "signInAudience", "notes"):
+        if wanted.get(field) is not None and wanted[field] != current.get(field):
+            patch[field] = wanted[field]
+    if wanted.get("tags") is not None:
+        tags = merge_list(current.get("tags"), wanted["tags"], purge_tags)
+        if set(tags) != set(current.get("tags") or []):
+            patch["tags"] = tags
+    if wanted.get("redirectUris") is not None:
+        web = dict(current.get("web") or {})
+        uris = merge_list(web.get("redirectUris"), wanted["redirectUris"], purge_redirect_uris)
+        if set(uris) != set(web.get("redirectUris") or []):
+            web["redirectUris"] = uris
+            patch["web"] = web
+    if wanted.get("requiredResourceAccess") is not None:
+        rra = merge_required_resource_access(current.get("requiredResourceAccess"), wanted["requiredResourceAccess"], purge_api_permissions)
+        if not same_required_resource_access(rra, current.get("requiredResourceAccess")):
+            patch["requiredResourceAccess"] = rra
+    return patch
+
+
+def creation_body(unique_name, wanted):
+    """The upsert body for a new application (everything in one request)."""
+    body = {"displayName": wanted["displayName"], "signInAudience": wanted.get("signInAudience") or DEFAULT_SIGN_IN_AUDIENCE}
+    for field in ("notes", "tags", "requiredResourceAccess"):
+        if wanted.get(field) is not None:
+            body[field] = wanted[field]
+    if wanted.get("redirectUris") is not None:
+        body["web"] = {"redirectUris": list(wanted["redirectUris"])}
+    return body
+
+
+def upsert_application(client, unique_name, body):
+    """Create (201) or update (204) the application with this uniqueName; returns the application.
+
+    The upsert is idempotent, so a retried request cannot create a second application.
+    """
+    path = alternate_key("applications", "uniqueName", unique_name)
+    response = client.request("PATCH", path, body=body, headers=PREFER_CREATE)
+    if response.status == 201 and response.body:
+        return response.body
+    # 204: it existed (for example a retry after a lost answer). Read it back.
+    return find_application(client, unique_name=unique_name, wait_for_replication=True)
+
+
+def update_application(client, object_id, patch):
+    client.patch(f"/applications/{object_id}", patch, retry_on=is_replication_lag)
+
+
+def delete_application(client, object_id):
+    try:
+        client.delete(f"/applications/{object_id}", retry_on=None)
+    except GraphError as exc:
+        if not exc.not_found:
+            raise
+
+
+def apply_patch(current, patch):
+    """What the application looks like after ``patch`` (for check mode and return values)."""
+    result = dict(current)
+    result.update(patch)
+    return result
+
+
+def managed_view(app):
+    """The fields this collection manages, for diffs: no key material."""
+    if app is None:
+        return {}
+    return {
+        "display_name": app.get("displayName"),
+        "unique_name": app.get("uniqueName"),
+        "sign_in_audience": app.get("signInAudience"),
+        "tags": sorted(app.get("tags") or []),
+        "notes": app.get("notes"),
+        "web_redirect_uris": sorted((app.get("web") or {}).get("redirectUris") or []),
+        "required_resource_access": sorted(
+            [{"resource_app_id": r, "id": i, "type": t} for (r, i, t) in _access_set(app.get("requiredResourceAccess"))],
+            key=lambda e: (e["resource_app_id"] or "", e["id"] or "")),
+    }
+
+
+def normalise(app):
+    """The application as modules return it (snake_case)."""
+    if app is None:
+        return None
+    view = managed_view(app)
+    view.update({
+        "id": app.get("id"),
+        "app_id": app.get("appId"),
+        "publisher_domain": app.get("publisherDomain"),
+        "created_date_time": app.get("createdDateTime"),
+    })
+    return view
