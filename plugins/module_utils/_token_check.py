@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Sign in as an application with its certificate and read the token's claims.
+
+The proof that certificate-based authentication works: a token for the Exchange Online resource
+whose ``roles`` hold ``Exchange.ManageAsApp``. A new certificate or a new consent can take a
+while to reach the token service, so the check can wait, with a growing interval and a bound.
+Private to m365.cba; no stable API.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from ._auth import AuthError, Connection, TokenCache, TokenSource, jwt_claims
+
+# AADSTS codes that a fresh certificate answers until it has replicated.
+_RETRYABLE_AADSTS = (700027, 700016)
+
+
+def summarise_claims(claims):
+    expires = claims.get("exp")
+    return {
+        "aud": claims.get("aud"),
+        "iss": claims.get("iss"),
+        "tid": claims.get("tid"),
+        "appid": claims.get("appid") or claims.get("azp"),
+        "oid": claims.get("oid"),
+        "roles": sorted(claims.get("roles") or []),
+        "wids": sorted(claims.get("wids") or []),
+        "appidacr": claims.get("appidacr") or claims.get("azpacr"),
+        "expires_on": datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
+    }
+
+
+def missing(summary, expect_roles, expect_wids):
+    lacking_roles = sorted(set(expect_roles or []) - set(summary["roles"]))
+    lacking_wids = sorted({w.lower() for w in expect_wids or []} - {w.lower() for w in summary["wids"]})
+    return lacking_roles, lacking_wids
+
+
+def check_app_token(connection: Connection, resource, expect_roles=None, expect_wids=None, wait_timeout=60.0,
+                    sleep=time.sleep, clock=time.monotonic):
+    """Acquire a token as the application until the expectations hold or ``wait_timeout`` passes.
+
+    Returns ``(summary, attempts, lacking_roles, lacking_wids)``; raises AuthError when sign-in
+    keeps failing. Each attempt is a new token request (no cache), so a new consent shows.
+    """
+    started = clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            token = TokenSource(connection, cache=TokenCache(None)).token_for(resource)
+        except AuthError as exc:
+            if exc.code not in _RETRYABLE_AADSTS or clock() - started + _wait(attempt) > wait_timeout:
+                raise
+            sleep(_wait(attempt))
+            continue
+        summary = summarise_claims(jwt_claims(token))
+        lacking_roles, lacking_wids = missing(summary, expect_roles, expect_wids)
+        if not (lacking_roles or lacking_wids) or clock() - started + _wait(attempt) > wait_timeout:
+            return summary, attempt, lacking_roles, lacking_wids
+        sleep(_wait(attempt))
+
+
+def _wait(attempt):
+    return min(8.0, 0.5 * (2 ** (attempt - 1)))

@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: app_token_info
+short_description: Prove that an application's certificate gets a token with the right roles
+version_added: 0.1.0
+description:
+  - Signs in as the application O(app_id) with its certificate (PFX or PEM), exactly as
+    C(Connect-ExchangeOnline -CertificateThumbPrint ... -AppID ...) does, and requests a token for O(resource)
+    (by default the Exchange Online resource of O(cloud)).
+  - Returns the token's non-secret claims (audience, roles, directory role template IDs, app ID, tenant,
+    expiry); never the token itself.
+  - With O(expect_roles) or O(expect_wids), fails with a clear message when the token lacks one. A new
+    certificate or consent takes a while to reach the token service; the module keeps requesting new
+    tokens, with a growing interval, for up to O(wait_timeout) seconds.
+  - Changes nothing.
+author:
+  - m365.cba maintainers (@m365-cba)
+extends_documentation_fragment:
+  - m365.cba.graph_auth
+  - m365.cba.attributes
+  - m365.cba.attributes.info_module
+  - m365.cba.attributes.actiongroup_graph
+options:
+  app_id:
+    description: Application (client) ID to sign in as.
+    type: str
+    required: true
+  certificate_path:
+    description: The application's certificate with its private key, as a PFX file or a PEM file holding key and certificate.
+    type: path
+    required: true
+  certificate_password:
+    description: Password of the PFX file (or of the encrypted PEM key).
+    type: str
+  resource:
+    description:
+      - The resource to request the token for, as its App ID URI. Defaults to the Exchange Online resource of
+        O(cloud), for example V(https://outlook.office365.com).
+    type: str
+  expect_roles:
+    description: Application permissions the token's C(roles) claim must hold, for example V(Exchange.ManageAsApp).
+    type: list
+    elements: str
+    default: []
+  expect_wids:
+    description: Directory role template IDs the token's C(wids) claim must hold.
+    type: list
+    elements: str
+    default: []
+  wait_timeout:
+    description:
+      - How many seconds to keep trying while the expectations are not met (or the new certificate is not yet
+        known to the token service). V(0) checks once.
+    type: int
+    default: 120
+notes:
+  - The shared sign-in options O(client_id), O(client_secret), O(client_certificate_path) and O(access_token)
+    are accepted so that C(module_defaults) for C(group/m365.cba.graph) can be used, and are ignored; this module
+    signs in as O(app_id) with O(certificate_path). O(tenant_id), O(cloud), O(authority_host), O(ca_bundle) and
+    O(validate_certs) apply.
+  - No token is cached; each attempt is a new token request.
+"""
+
+EXAMPLES = r"""
+- name: Prove the certificate works for Exchange Online
+  m365.cba.app_token_info:
+    tenant_id: contoso.onmicrosoft.com
+    app_id: "{{ app.application.app_id }}"
+    certificate_path: /etc/m365/contoso/exo.pfx
+    certificate_password: "{{ pfx_password }}"
+    expect_roles: [Exchange.ManageAsApp]
+  register: proof
+"""
+
+RETURN = r"""
+claims:
+  description: Non-secret claims of the token.
+  returned: success
+  type: dict
+  contains:
+    aud:
+      description: Audience, the resource.
+      type: str
+      sample: https://outlook.office365.com
+    iss:
+      description: Issuer.
+      type: str
+    tid:
+      description: Tenant ID.
+      type: str
+    appid:
+      description: The application the token was issued to.
+      type: str
+    oid:
+      description: Object ID of the application's service principal.
+      type: str
+    roles:
+      description: Application permissions granted on the resource, sorted.
+      type: list
+      elements: str
+      sample: [Exchange.ManageAsApp]
+    wids:
+      description: Directory role template IDs of the service principal, sorted.
+      type: list
+      elements: str
+    appidacr:
+      description: How the application authenticated; C(2) means a certificate.
+      type: str
+      sample: "2"
+    expires_on:
+      description: When the token expires (UTC).
+      type: str
+attempts:
+  description: How many tokens were requested.
+  returned: success
+  type: int
+  sample: 1
+"""
+
+from ansible_collections.m365.cba.plugins.module_utils._auth import AuthError, Connection
+from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._token_check import check_app_token
+
+
+def run(gm):
+    params = gm.params
+    if params["wait_timeout"] < 0:
+        gm.fail("must be 0 or more", option="wait_timeout")
+    shared = gm.connection
+    connection = Connection(
+        tenant_id=shared.tenant_id,
+        client_id=params["app_id"],
+        client_certificate_path=params["certificate_path"],
+        client_certificate_password=params["certificate_password"],
+        cloud=shared.cloud,
+        authority_host=shared.authority_host,
+        ca_bundle=shared.ca_bundle,
+        validate_certs=shared.validate_certs,
+        token_cache_dir="none",
+    )
+    resource = params["resource"] or connection.cloud_info.exchange_resource
+    try:
+        summary, attempts, lacking_roles, lacking_wids = check_app_token(
+            connection, resource, params["expect_roles"], params["expect_wids"], params["wait_timeout"])
+    except AuthError as exc:
+        if exc.option == "client_certificate_path":
+            exc.option = "certificate_path"
+        elif exc.option == "client_certificate_password":
+            exc.option = "certificate_password"
+        elif exc.option == "client_id":
+            exc.option = "app_id"
+        raise
+    if lacking_roles or lacking_wids:
+        problems = []
+        if lacking_roles:
+            problems.append(f"roles {', '.join(lacking_roles)} (has: {', '.join(summary['roles']) or 'none'})")
+        if lacking_wids:
+            problems.append(f"directory roles {', '.join(lacking_wids)} (has: {', '.join(summary['wids']) or 'none'})")
+        gm.fail(f"the token of application {params['app_id']} for {resource} lacks {' and '.join(problems)} after {attempts} attempt(s); "
+                "grant the permission (m365.cba.app_role_assignment) or the role (m365.cba.directory_role_assignment)",
+                option="expect_roles" if lacking_roles else "expect_wids", claims=summary, attempts=attempts)
+    gm.exit(False, claims=summary, attempts=attempts)
+
+
+def main():
+    GraphModule(
+        argument_spec={
+            "app_id": {"type": "str", "required": True},
+            "certificate_path": {"type": "path", "required": True},
+            "certificate_password": {"type": "str", "no_log": True},
+            "resource": {"type": "str"},
+            "expect_roles": {"type": "list", "elements": "str", "default": []},
+            "expect_wids": {"type": "list", "elements": "str", "default": []},
+            "wait_timeout": {"type": "int", "default": 120},
+        },
+        supports_check_mode=True,
+    ).run(run)
+
+
+if __name__ == "__main__":
+    main()
