@@ -16,7 +16,6 @@ EMU_DIR := $(BUILD)/emulator
 EMU := PYTHONPATH=$(CURDIR)/tests/emulator $(PY) -m m365emu
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
-export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help venv collection demo test units integration sanity lint docs changelog-lint emulator-start emulator-stop clean
