@@ -7,15 +7,23 @@
 
 Loading (PEM with key, PFX, CER/DER, base64), thumbprints in the forms Microsoft tools use
 (SHA-1 uppercase hex for Connect-ExchangeOnline, SHA-256), and summaries without key material.
+
+Generating a self-signed certificate set on disk (PEM key, PEM certificate, PFX, CER) and keeping
+it: inspect what is there, decide with ``needs_regeneration`` whether the key and certificate
+still satisfy the request, rebuild only the container files that are stale, write atomically
+under an exclusive lock.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
+import fcntl
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 
 PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
 
@@ -198,3 +206,661 @@ def fingerprint_file(path) -> str:
     """A cheap identity of a file's content for cache keys: size, mtime and inode."""
     stat = os.stat(path)
     return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+
+
+# Generating and keeping a certificate set on disk ----------------------------------------------
+
+KEY_SIZES = (2048, 3072, 4096)
+MAX_VALID_DAYS = 3650
+PFX_ENCRYPTIONS = ("modern", "legacy")
+DEFAULT_COMMON_NAME = "m365.cba"
+
+FILE_KINDS = ("key", "certificate", "pfx", "cer")
+FILE_SUFFIXES = {"key": ".key", "certificate": ".crt", "pfx": ".pfx", "cer": ".cer"}
+FILE_MODES = {"key": 0o600, "certificate": 0o644, "pfx": 0o600, "cer": 0o644}
+DIRECTORY_MODE = 0o700
+
+# Backdating notBefore a little keeps a brand-new certificate valid for a verifier whose clock
+# runs slightly behind the control node's.
+CLOCK_SKEW_ALLOWANCE = datetime.timedelta(minutes=5)
+
+# PBKDF2 rounds for the modern PFX; the legacy one keeps the 2000-ish count Windows itself uses.
+MODERN_PFX_ROUNDS = 20000
+LEGACY_PFX_ROUNDS = 2048
+
+# Encoded OIDs (tag + length + value) that tell how a PFX is encrypted. The algorithm identifiers
+# sit outside the encrypted parts; a chance match inside ciphertext is ~2^-72 per offset.
+_OID_PBES2 = bytes.fromhex("06092a864886f70d01050d")  # 1.2.840.113549.1.5.13
+_OID_AES256_CBC = bytes.fromhex("060960864801650304012a")  # 2.16.840.1.101.3.4.1.42
+_OID_PBE_SHA1_3DES = bytes.fromhex("060a2a864886f70d010c0103")  # 1.2.840.113549.1.12.1.3
+
+# Why the key and certificate are (or would be) generated anew, in the order they are checked.
+REGENERATION_REASONS = (
+    "forced", "missing", "invalid", "mismatch", "key_type", "key_size", "subject", "dns_names", "expired", "expiring",
+)
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """What the certificate set on disk must satisfy."""
+
+    common_name: str = DEFAULT_COMMON_NAME
+    dns_names: tuple = ()
+    key_size: int = 2048
+    valid_days: int = 365
+    renew_before_days: int = 30
+    pfx_password: str | None = None
+    pfx_encryption: str = "modern"
+
+
+def validate_request(request: CertificateRequest) -> CertificateRequest:
+    """The request with DNS names normalised; a bad value raises CertificateError naming its option."""
+    if request.key_size not in KEY_SIZES:
+        raise CertificateError(f"must be one of {', '.join(map(str, KEY_SIZES))}, got {request.key_size}", "key_size")
+    if not 1 <= request.valid_days <= MAX_VALID_DAYS:
+        raise CertificateError(f"must be between 1 and {MAX_VALID_DAYS} days, got {request.valid_days}", "valid_days")
+    if request.renew_before_days < 0:
+        raise CertificateError(f"must be 0 or more, got {request.renew_before_days}", "renew_before_days")
+    if request.pfx_encryption not in PFX_ENCRYPTIONS:
+        raise CertificateError(f"must be one of {', '.join(PFX_ENCRYPTIONS)}", "pfx_encryption")
+    common_name = (request.common_name or "").strip()
+    if not 1 <= len(common_name) <= 64:
+        raise CertificateError("must hold 1 to 64 characters (the X.509 limit for a common name)", "common_name")
+    return CertificateRequest(
+        common_name=common_name,
+        dns_names=normalise_dns_names(request.dns_names),
+        key_size=request.key_size,
+        valid_days=request.valid_days,
+        renew_before_days=request.renew_before_days,
+        pfx_password=request.pfx_password,
+        pfx_encryption=request.pfx_encryption,
+    )
+
+
+def normalise_dns_names(names) -> tuple:
+    """Lower-case, de-duplicated DNS names in their given order (DNS names compare case-insensitively)."""
+    result = []
+    for raw in names or ():
+        name = str(raw).strip().lower()
+        if not name or not name.isascii() or len(name) > 253 or any(c.isspace() for c in name):
+            raise CertificateError(f"not a usable DNS name: {raw!r} (use the ASCII/punycode form)", "dns_names")
+        if name not in result:
+            result.append(name)
+    return tuple(result)
+
+
+def require_pfx_password(password):
+    if password is None or password == "":
+        raise CertificateError("a non-empty password is required to protect the PFX file", "pfx_password")
+    return password
+
+
+@dataclass(frozen=True)
+class CertificatePaths:
+    """Where one certificate set lives: ``<directory>/<name>.key|.crt|.pfx|.cer`` and a lock file."""
+
+    directory: str
+    name: str
+
+    def path(self, kind) -> str:
+        return os.path.join(self.directory, self.name + FILE_SUFFIXES[kind])
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.directory, f".{self.name}.lock")
+
+    def as_dict(self) -> dict:
+        return {kind: self.path(kind) for kind in FILE_KINDS}
+
+
+def certificate_paths(directory, name) -> CertificatePaths:
+    if not directory:
+        raise CertificateError("a directory is required", "path")
+    if not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name) or "\0" in name:
+        raise CertificateError(f"must be a plain file name without a directory part, got {name!r}", "name")
+    return CertificatePaths(os.path.abspath(os.path.expanduser(directory)), name)
+
+
+# Building ----------------------------------------------------------------------------------------
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def generate_private_key(key_size: int):
+    from cryptography.hazmat.primitives.asymmetric import rsa  # pylint: disable=import-outside-toplevel
+
+    if key_size not in KEY_SIZES:
+        raise CertificateError(f"must be one of {', '.join(map(str, KEY_SIZES))}", "key_size")
+    return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+
+
+def subject_name(common_name: str):
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from cryptography.x509.oid import NameOID  # pylint: disable=import-outside-toplevel
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def build_self_signed(private_key, request: CertificateRequest, now: datetime.datetime | None = None):
+    """A SHA-256 self-signed client-authentication certificate for ``private_key``."""
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
+    from cryptography.x509.oid import ExtendedKeyUsageOID  # pylint: disable=import-outside-toplevel
+
+    now = now or utc_now()
+    name = subject_name(request.common_name)
+    public_key = private_key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW_ALLOWANCE)
+        .not_valid_after(now + datetime.timedelta(days=request.valid_days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
+                key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+    if request.dns_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in request.dns_names]), critical=False
+        )
+    return builder.sign(private_key, hashes.SHA256())
+
+
+def private_key_pem(private_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def certificate_pem(certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def pfx_bytes(private_key, certificate, password, encryption="modern", friendly_name=None) -> bytes:
+    """PKCS#12 with the key and certificate: AES-256-CBC/PBKDF2-SHA256 + HMAC-SHA256 (``modern``),
+    or 3DES/SHA-1 (``legacy``) for Windows releases that cannot read AES-encrypted PFX files."""
+    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
+
+    secret = _password_bytes(require_pfx_password(password))
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder()
+    if encryption == "legacy":
+        builder = (
+            builder.kdf_rounds(LEGACY_PFX_ROUNDS)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())  # nosec - what pre-2019 Windows PFX import understands
+        )
+    elif encryption == "modern":
+        builder = (
+            builder.kdf_rounds(MODERN_PFX_ROUNDS)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+            .hmac_hash(hashes.SHA256())
+        )
+    else:
+        raise CertificateError(f"must be one of {', '.join(PFX_ENCRYPTIONS)}", "pfx_encryption")
+    name = friendly_name.encode("utf-8") if friendly_name else None
+    return pkcs12.serialize_key_and_certificates(name, private_key, certificate, None, builder.build(secret))
+
+
+def pfx_encryption_of(data: bytes) -> str | None:
+    """``modern``, ``legacy`` or None (anything else) for the algorithms a PFX was written with."""
+    if _OID_PBES2 in data and _OID_AES256_CBC in data and _OID_PBE_SHA1_3DES not in data:
+        return "modern"
+    if _OID_PBE_SHA1_3DES in data and _OID_PBES2 not in data:
+        return "legacy"
+    return None
+
+
+def rsa_key_size(key) -> int | None:
+    """The modulus size of an RSA private or public key; None for any other key type."""
+    from cryptography.hazmat.primitives.asymmetric import rsa  # pylint: disable=import-outside-toplevel
+
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return key.key_size
+    return None
+
+
+def dns_names_of(certificate) -> tuple:
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(n.lower() for n in extension.value.get_values_for_type(x509.DNSName))
+
+
+def keys_match(private_key, certificate) -> bool:
+    try:
+        check_key_matches(private_key, certificate)
+    except CertificateError:
+        return False
+    return True
+
+
+# Inspecting what is on disk ----------------------------------------------------------------------
+
+@dataclass
+class Inspection:
+    """The certificate set as found on disk. ``states`` maps each file kind to ``ok``, ``missing``,
+    ``invalid`` (unreadable as what it should be) or, for the PFX and CER, a reason they are stale."""
+
+    directory_exists: bool = False
+    private_key: object = None
+    certificate: object = None
+    states: dict = field(default_factory=dict)
+    modes: dict = field(default_factory=dict)
+
+    @property
+    def any_file(self) -> bool:
+        return any(state != "missing" for state in self.states.values())
+
+
+def _read_if_present(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise CertificateError(f"{path} is a directory, where a file belongs", "path") from None
+    except OSError as exc:
+        raise CertificateError(f"cannot read {path}: {exc.strerror}", "path") from None
+
+
+def _load_private_key(data):
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    try:
+        return serialization.load_pem_private_key(data, None)
+    except (TypeError, ValueError):  # encrypted, or not a PEM private key
+        return None
+
+
+def _load_pem_certificate(data):
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return None
+
+
+def pfx_state(data, private_key, certificate, password, encryption) -> str:
+    """Whether a PFX holds exactly ``private_key`` + ``certificate``, opens with ``password`` and
+    uses ``encryption``: ``ok``, ``missing``, ``unopenable``, ``stale`` or ``encryption``."""
+    from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
+
+    if data is None:
+        return "missing"
+    try:
+        key, cert, _extra = pkcs12.load_key_and_certificates(data, _password_bytes(password))
+    except ValueError:  # wrong password and damaged file are indistinguishable here
+        return "unopenable"
+    if key is None or cert is None or private_key is None or certificate is None:
+        return "stale"
+    if der(cert) != der(certificate) or not keys_match(private_key, cert):
+        return "stale"
+    if pfx_encryption_of(data) != encryption:
+        return "encryption"
+    return "ok"
+
+
+def cer_state(data, certificate) -> str:
+    if data is None:
+        return "missing"
+    if certificate is None or data != der(certificate):
+        return "stale"
+    return "ok"
+
+
+def _file_mode(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return None
+
+
+def check_not_a_file(directory):
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise CertificateError(f"{directory} exists and is not a directory", "path")
+
+
+def inspect_files(paths: CertificatePaths, request: CertificateRequest) -> Inspection:
+    """Read the set at ``paths``; never writes."""
+    check_not_a_file(paths.directory)
+    found = Inspection(directory_exists=os.path.isdir(paths.directory))
+    if not found.directory_exists:
+        found.states = dict.fromkeys(FILE_KINDS, "missing")
+        return found
+    contents = {kind: _read_if_present(paths.path(kind)) for kind in FILE_KINDS}
+    found.modes = {kind: _file_mode(paths.path(kind)) for kind in FILE_KINDS if contents[kind] is not None}
+
+    if contents["key"] is None:
+        found.states["key"] = "missing"
+    else:
+        found.private_key = _load_private_key(contents["key"])
+        found.states["key"] = "ok" if found.private_key is not None else "invalid"
+    if contents["certificate"] is None:
+        found.states["certificate"] = "missing"
+    else:
+        found.certificate = _load_pem_certificate(contents["certificate"])
+        found.states["certificate"] = "ok" if found.certificate is not None else "invalid"
+    found.states["pfx"] = pfx_state(
+        contents["pfx"], found.private_key, found.certificate, request.pfx_password, request.pfx_encryption
+    )
+    found.states["cer"] = cer_state(contents["cer"], found.certificate)
+    return found
+
+
+# Deciding ----------------------------------------------------------------------------------------
+
+def days_to_expiry(certificate, now: datetime.datetime) -> int:
+    return (not_after(certificate) - now).days
+
+
+def needs_regeneration(request: CertificateRequest, found: Inspection, now: datetime.datetime, force=False):
+    """Why the key and certificate must be generated anew (one of REGENERATION_REASONS), or None
+    when the ones on disk satisfy ``request``. The PFX and CER are judged separately."""
+    if force:
+        return "forced"
+    if "missing" in (found.states.get("key"), found.states.get("certificate")):
+        return "missing"
+    if found.private_key is None or found.certificate is None:
+        return "invalid"
+    if not keys_match(found.private_key, found.certificate):
+        return "mismatch"
+    size = rsa_key_size(found.private_key)
+    if size is None:
+        return "key_type"
+    if size != request.key_size:
+        return "key_size"
+    if found.certificate.subject != subject_name(request.common_name):
+        return "subject"
+    if set(dns_names_of(found.certificate)) != set(request.dns_names):
+        return "dns_names"
+    remaining = not_after(found.certificate) - now
+    if remaining <= datetime.timedelta(0):
+        return "expired"
+    if remaining <= datetime.timedelta(days=request.renew_before_days):
+        return "expiring"
+    return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does: ``regenerate`` is a reason or None; ``write`` and ``chmod`` list file kinds."""
+
+    regenerate: str | None
+    create_directory: bool
+    write: tuple
+    chmod: tuple
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.create_directory or self.write or self.chmod)
+
+
+def plan(request: CertificateRequest, found: Inspection, now: datetime.datetime, force=False) -> Plan:
+    reason = needs_regeneration(request, found, now, force)
+    if reason:
+        write = FILE_KINDS
+    else:
+        write = tuple(kind for kind in ("pfx", "cer") if found.states.get(kind) != "ok")
+    chmod = tuple(
+        kind for kind, mode in found.modes.items()
+        if kind not in write and mode is not None and mode != FILE_MODES[kind]
+    )
+    return Plan(reason, not found.directory_exists, tuple(write), chmod)
+
+
+# Writing -----------------------------------------------------------------------------------------
+
+def _path_error(action, path, exc):
+    return CertificateError(f"cannot {action} {path}: {exc.strerror or exc}", "path")
+
+
+def ensure_directory(directory):
+    """Create ``directory`` (mode 0700) when missing; a file in its place is an error naming ``path``."""
+    if os.path.isdir(directory):
+        return False
+    check_not_a_file(directory)
+    try:
+        os.makedirs(directory, mode=DIRECTORY_MODE)
+    except FileExistsError:  # created meanwhile by a concurrent run
+        if not os.path.isdir(directory):
+            raise CertificateError(f"{directory} exists and is not a directory", "path") from None
+        return False
+    except OSError as exc:
+        raise _path_error("create the directory", directory, exc) from None
+    try:
+        os.chmod(directory, DIRECTORY_MODE)  # makedirs' mode is filtered by the umask
+    except OSError as exc:
+        raise _path_error("set the mode of", directory, exc) from None
+    return True
+
+
+def write_file_atomic(path, data: bytes, mode: int):
+    """Write ``data`` to a temporary file beside ``path`` with ``mode`` set before any byte is
+    written, fsync it and rename it over ``path``: readers see the old or the new file, never half."""
+    directory, base = os.path.split(path)
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
+    except OSError as exc:
+        raise _path_error("write into", directory, exc) from None
+    try:
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise _path_error("write", path, exc) from None
+
+
+def fsync_directory(directory):
+    """Make the renames durable; some file systems refuse to open a directory, which is harmless."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def directory_lock(lock_path, exclusive=True):
+    """Hold ``flock`` on ``lock_path`` for a read-compare-write. A shared lock is only taken on an
+    existing lock file (it must not write); the exclusive one creates it. A lock file removed by the
+    holder (``state=absent``) is detected by its inode and the lock taken again on the new file."""
+    while True:
+        try:
+            if exclusive:
+                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            else:
+                descriptor = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            if exclusive:
+                raise _path_error("create the lock file", lock_path, exc) from None
+            yield
+            return
+        except OSError as exc:
+            raise _path_error("create the lock file", lock_path, exc) from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                current = os.stat(lock_path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(descriptor)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
+            break
+        os.close(descriptor)
+    try:
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def write_set(paths: CertificatePaths, kinds, private_key, certificate, request: CertificateRequest):
+    """Write the files named in ``kinds`` from ``private_key`` + ``certificate``."""
+    producers = {
+        "key": lambda: private_key_pem(private_key),
+        "certificate": lambda: certificate_pem(certificate),
+        "pfx": lambda: pfx_bytes(
+            private_key, certificate, request.pfx_password, request.pfx_encryption, request.common_name
+        ),
+        "cer": lambda: der(certificate),
+    }
+    for kind in FILE_KINDS:  # key first: a run cut short leaves a mismatch the next run repairs
+        if kind in kinds:
+            write_file_atomic(paths.path(kind), producers[kind](), FILE_MODES[kind])
+
+
+# Running -----------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """The result of ``ensure_present`` / ``ensure_absent``. ``certificate`` is None in check mode
+    when a new one would be generated; ``before``/``after`` hold no key material."""
+
+    changed: bool
+    regenerated: str | None = None
+    files_written: tuple = ()
+    certificate: object = None
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+
+
+def describe(certificate, file_states=None) -> dict:
+    """A certificate set for diffs: identity, dates, names, key size, file states; no key material."""
+    if certificate is None:
+        if not file_states or set(file_states.values()) == {"missing"}:
+            return {"state": "absent"}
+        return {"state": "present", "files": dict(file_states)}
+    described = dict(summary(certificate))
+    described.update(
+        state="present",
+        dns_names=list(dns_names_of(certificate)),
+        key_size=rsa_key_size(certificate.public_key()),
+    )
+    if file_states is not None:
+        described["files"] = dict(file_states)
+    return described
+
+
+def predicted(request: CertificateRequest, now: datetime.datetime) -> dict:
+    """What ``describe`` will show for a certificate not generated yet (check mode)."""
+    return {
+        "state": "present",
+        "thumbprint": None,
+        "thumbprint_sha256": None,
+        "serial_number": None,
+        "subject": subject_name(request.common_name).rfc4514_string(),
+        "not_before": iso(now - CLOCK_SKEW_ALLOWANCE),
+        "not_after": iso(now + datetime.timedelta(days=request.valid_days)),
+        "dns_names": list(request.dns_names),
+        "key_size": request.key_size,
+        "files": dict.fromkeys(FILE_KINDS, "ok"),
+    }
+
+
+def ensure_present(paths: CertificatePaths, request: CertificateRequest, force=False, check_mode=False, now=None) -> Outcome:
+    """Make the set at ``paths`` satisfy ``request``; in check mode decide the same way, write nothing."""
+    request = validate_request(request)
+    require_pfx_password(request.pfx_password)
+    now = now or utc_now()
+    check_not_a_file(paths.directory)
+    if check_mode:
+        with directory_lock(paths.lock, exclusive=False):  # no lock file, no lock: check mode writes nothing
+            found = inspect_files(paths, request)
+        return _reconcile(paths, request, found, now, force, write=False)
+    ensure_directory(paths.directory)
+    with directory_lock(paths.lock):
+        found = inspect_files(paths, request)
+        return _reconcile(paths, request, found, now, force, write=True)
+
+
+def _reconcile(paths, request, found, now, force, write):
+    steps = plan(request, found, now, force)
+    before = describe(found.certificate, found.states)
+    private_key, certificate = found.private_key, found.certificate
+    if steps.regenerate:
+        if write:
+            private_key = generate_private_key(request.key_size)
+            certificate = build_self_signed(private_key, request, now)
+        else:
+            private_key = certificate = None
+    if write:
+        if steps.write:
+            write_set(paths, steps.write, private_key, certificate, request)
+        for kind in steps.chmod:
+            try:
+                os.chmod(paths.path(kind), FILE_MODES[kind])
+            except OSError as exc:
+                raise _path_error("set the mode of", paths.path(kind), exc) from None
+        if steps.write:
+            fsync_directory(paths.directory)
+    after = describe(certificate, dict.fromkeys(FILE_KINDS, "ok")) if certificate is not None else predicted(request, now)
+    return Outcome(
+        changed=steps.changed,
+        regenerated=steps.regenerate,
+        files_written=steps.write,
+        certificate=certificate,
+        before=before,
+        after=after,
+    )
+
+
+def ensure_absent(paths: CertificatePaths, check_mode=False) -> Outcome:
+    """Remove the set at ``paths`` (and its lock file); changed only when one of the files existed."""
+    check_not_a_file(paths.directory)
+    if not os.path.isdir(paths.directory):
+        return Outcome(changed=False, before={"state": "absent"}, after={"state": "absent"})
+    # check mode must not create the lock file, so it takes a shared lock only on an existing one
+    with directory_lock(paths.lock, exclusive=not check_mode):
+        present = [kind for kind in FILE_KINDS if os.path.lexists(paths.path(kind))]
+        certificate = None
+        if "certificate" in present:
+            certificate = _load_pem_certificate(_read_if_present(paths.path("certificate")) or b"")
+        states = {kind: ("present" if kind in present else "missing") for kind in FILE_KINDS}
+        before = describe(certificate, states) if present else {"state": "absent"}
+        if not check_mode:
+            for kind in present:
+                try:
+                    os.unlink(paths.path(kind))
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise _path_error("remove", paths.path(kind), exc) from None
+            with contextlib.suppress(OSError):  # a lock file left behind is harmless
+                os.unlink(paths.lock)
+            if present:
+                fsync_directory(paths.directory)
+    return Outcome(changed=bool(present), files_written=(), before=before, after={"state": "absent"})

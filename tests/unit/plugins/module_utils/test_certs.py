@@ -1,0 +1,496 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Generating, judging and writing the certificate set, checked against OpenSSL where it can be."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import multiprocessing
+import os
+import random
+import shutil
+import stat
+import subprocess
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ansible_collections.m365.cba.plugins.module_utils import _certs
+from ansible_collections.m365.cba.plugins.module_utils._certs import CertificateError, CertificateRequest
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl command not available")
+NOW = datetime.datetime(2026, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="module")
+def key_2048():
+    return _certs.generate_private_key(2048)
+
+
+@pytest.fixture
+def request_():
+    return CertificateRequest(pfx_password=PASSWORD)
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return _certs.certificate_paths(str(tmp_path / "certs"), "tenant")
+
+
+def openssl(*args, data=None):
+    return subprocess.run([OPENSSL, *args], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def present(paths, request, **kwargs):
+    kwargs.setdefault("now", NOW)
+    return _certs.ensure_present(paths, request, **kwargs)
+
+
+# Building -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [2048, 3072, 4096])
+def test_generated_key_and_certificate_have_the_requested_size(size):
+    key = _certs.generate_private_key(size)
+    cert = _certs.build_self_signed(key, CertificateRequest(key_size=size), NOW)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert _certs.rsa_key_size(cert.public_key()) == size
+    assert _certs.keys_match(key, cert)
+
+
+def test_certificate_is_self_signed_sha256_client_auth(key_2048):
+    request = CertificateRequest(common_name="cba-contoso", dns_names=("a.example", "b.example"), valid_days=10)
+    cert = _certs.build_self_signed(key_2048, request, NOW)
+    assert cert.subject.rfc4514_string() == "CN=cba-contoso" == cert.issuer.rfc4514_string()
+    assert cert.signature_hash_algorithm.name == "sha256"
+    assert cert.not_valid_after_utc == NOW + datetime.timedelta(days=10)
+    assert cert.not_valid_before_utc < NOW
+    assert _certs.dns_names_of(cert) == ("a.example", "b.example")
+    cert.verify_directly_issued_by(cert)
+
+
+def test_certificate_without_dns_names_has_no_san(key_2048):
+    assert _certs.dns_names_of(_certs.build_self_signed(key_2048, CertificateRequest(), NOW)) == ()
+
+
+@needs_openssl
+def test_thumbprint_equals_openssl_fingerprint(key_2048, tmp_path):
+    cert = _certs.build_self_signed(key_2048, CertificateRequest(), NOW)
+    output = openssl("x509", "-noout", "-fingerprint", "-sha1", data=_certs.certificate_pem(cert))
+    assert _certs.sha1_thumbprint(cert) == output.strip().split("=", 1)[1].replace(":", "")
+    output = openssl("x509", "-noout", "-fingerprint", "-sha256", data=_certs.certificate_pem(cert))
+    assert _certs.sha256_thumbprint(cert) == output.strip().split("=", 1)[1].replace(":", "")
+
+
+@pytest.mark.parametrize("encryption", ["modern", "legacy"])
+def test_pfx_opens_with_cryptography_and_is_recognised(key_2048, encryption):
+    cert = _certs.build_self_signed(key_2048, CertificateRequest(), NOW)
+    data = _certs.pfx_bytes(key_2048, cert, PASSWORD, encryption, "m365.cba")
+    key, loaded, extra = pkcs12.load_key_and_certificates(data, PASSWORD.encode())
+    assert _certs.der(loaded) == _certs.der(cert) and _certs.keys_match(key, cert) and not extra
+    assert _certs.pfx_encryption_of(data) == encryption
+    with pytest.raises(ValueError):
+        pkcs12.load_key_and_certificates(data, b"wrong")
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    "encryption, extra_args, expected_algorithm",
+    [("modern", (), "AES-256-CBC"), ("legacy", ("-legacy",), "pbeWithSHA1And3-KeyTripleDES-CBC")],
+)
+def test_pfx_opens_with_openssl(key_2048, tmp_path, encryption, extra_args, expected_algorithm):
+    cert = _certs.build_self_signed(key_2048, CertificateRequest(), NOW)
+    pfx = tmp_path / "f.pfx"
+    pfx.write_bytes(_certs.pfx_bytes(key_2048, cert, PASSWORD, encryption))
+    text = openssl("pkcs12", *extra_args, "-in", str(pfx), "-nokeys", "-passin", f"pass:{PASSWORD}")
+    assert _certs.load_certificate(text).fingerprint(cert.signature_hash_algorithm) == cert.fingerprint(
+        cert.signature_hash_algorithm
+    )
+    info = subprocess.run(
+        [OPENSSL, "pkcs12", *extra_args, "-in", str(pfx), "-info", "-noout", "-passin", f"pass:{PASSWORD}"],
+        capture_output=True, check=True,
+    )
+    assert expected_algorithm in info.stderr.decode() + info.stdout.decode()
+    wrong = subprocess.run(
+        [OPENSSL, "pkcs12", *extra_args, "-in", str(pfx), "-nokeys", "-passin", "pass:wrong"],
+        capture_output=True, check=False,
+    )
+    assert wrong.returncode != 0
+
+
+def test_pfx_needs_a_password(key_2048):
+    cert = _certs.build_self_signed(key_2048, CertificateRequest(), NOW)
+    for password in (None, ""):
+        with pytest.raises(CertificateError) as err:
+            _certs.pfx_bytes(key_2048, cert, password)
+        assert err.value.option == "pfx_password"
+
+
+# Validation ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "change, option",
+    [
+        ({"key_size": 1024}, "key_size"),
+        ({"key_size": 8192}, "key_size"),
+        ({"valid_days": 0}, "valid_days"),
+        ({"valid_days": -5}, "valid_days"),
+        ({"valid_days": _certs.MAX_VALID_DAYS + 1}, "valid_days"),
+        ({"renew_before_days": -1}, "renew_before_days"),
+        ({"common_name": ""}, "common_name"),
+        ({"common_name": "x" * 65}, "common_name"),
+        ({"dns_names": ("ok.example", "bad name")}, "dns_names"),
+        ({"dns_names": ("bücher.example",)}, "dns_names"),
+        ({"pfx_encryption": "rc2"}, "pfx_encryption"),
+    ],
+)
+def test_validate_request_names_the_option(change, option):
+    with pytest.raises(CertificateError) as err:
+        _certs.validate_request(dataclasses.replace(CertificateRequest(), **change))
+    assert err.value.option == option
+    assert str(err.value).startswith(f"{option}: ")
+
+
+def test_validate_request_normalises_dns_names():
+    request = _certs.validate_request(CertificateRequest(dns_names=("B.example ", "a.example", "b.EXAMPLE")))
+    assert request.dns_names == ("b.example", "a.example")
+    assert _certs.validate_request(CertificateRequest(valid_days=_certs.MAX_VALID_DAYS)).valid_days == 3650
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x"])
+def test_certificate_paths_reject_a_name_with_a_directory(name):
+    with pytest.raises(CertificateError) as err:
+        _certs.certificate_paths("/tmp", name)
+    assert err.value.option == "name"
+
+
+def test_certificate_paths():
+    paths = _certs.certificate_paths("/srv/certs/", "contoso")
+    assert paths.as_dict() == {
+        "key": "/srv/certs/contoso.key", "certificate": "/srv/certs/contoso.crt",
+        "pfx": "/srv/certs/contoso.pfx", "cer": "/srv/certs/contoso.cer",
+    }
+    assert paths.lock == "/srv/certs/.contoso.lock"
+
+
+# The regeneration predicate ----------------------------------------------------------------------
+
+def inspection(private_key, certificate, **states):
+    found = _certs.Inspection(directory_exists=True, private_key=private_key, certificate=certificate)
+    found.states = {
+        "key": "ok" if private_key else "missing",
+        "certificate": "ok" if certificate else "missing",
+        "pfx": "ok",
+        "cer": "ok",
+    }
+    found.states.update(states)
+    return found
+
+
+@pytest.fixture(scope="module")
+def good(key_2048):
+    return key_2048, _certs.build_self_signed(key_2048, CertificateRequest(valid_days=365), NOW)
+
+
+def test_needs_regeneration_none_when_everything_fits(good):
+    assert _certs.needs_regeneration(CertificateRequest(), inspection(*good), NOW) is None
+
+
+@pytest.mark.parametrize(
+    "request_change, now_shift_days, expected",
+    [
+        ({"key_size": 3072}, 0, "key_size"),
+        ({"common_name": "other"}, 0, "subject"),
+        ({"dns_names": ("a.example",)}, 0, "dns_names"),
+        ({}, 340, "expiring"),
+        ({"renew_before_days": 400}, 0, "expiring"),
+        ({"renew_before_days": 0}, 364, None),
+        ({}, 365, "expired"),
+        ({}, 400, "expired"),
+    ],
+)
+def test_needs_regeneration_for_request_and_time(good, request_change, now_shift_days, expected):
+    request = dataclasses.replace(CertificateRequest(), **request_change)
+    now = NOW + datetime.timedelta(days=now_shift_days)
+    assert _certs.needs_regeneration(request, inspection(*good), now) == expected
+
+
+def test_needs_regeneration_for_the_files(good):
+    key, cert = good
+    other_key = _certs.generate_private_key(2048)
+    request = CertificateRequest()
+    assert _certs.needs_regeneration(request, inspection(*good), NOW, force=True) == "forced"
+    assert _certs.needs_regeneration(request, inspection(None, cert), NOW) == "missing"
+    assert _certs.needs_regeneration(request, inspection(key, None), NOW) == "missing"
+    assert _certs.needs_regeneration(request, inspection(None, cert, key="invalid"), NOW) == "invalid"
+    assert _certs.needs_regeneration(request, inspection(other_key, cert), NOW) == "mismatch"
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ec_cert = _certs.build_self_signed(ec_key, request, NOW)
+    assert _certs.needs_regeneration(request, inspection(ec_key, ec_cert), NOW) == "key_type"
+    small_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    small_cert = _certs.build_self_signed(small_key, request, NOW)
+    assert _certs.needs_regeneration(request, inspection(small_key, small_cert), NOW) == "key_size"
+    # the PFX and CER do not decide about the key and certificate
+    assert _certs.needs_regeneration(request, inspection(*good, pfx="unopenable", cer="missing"), NOW) is None
+
+
+def test_plan_rebuilds_only_stale_containers(good):
+    request = CertificateRequest()
+    steps = _certs.plan(request, inspection(*good, pfx="unopenable"), NOW)
+    assert (steps.regenerate, steps.write, steps.changed) == (None, ("pfx",), True)
+    steps = _certs.plan(request, inspection(*good, cer="stale"), NOW)
+    assert steps.write == ("cer",)
+    steps = _certs.plan(request, inspection(*good), NOW)
+    assert not steps.changed
+    steps = _certs.plan(request, inspection(*good), NOW, force=True)
+    assert (steps.regenerate, steps.write) == ("forced", _certs.FILE_KINDS)
+
+
+# On disk ------------------------------------------------------------------------------------------
+
+def test_check_mode_predicts_and_writes_nothing(paths, request_):
+    outcome = present(paths, request_, check_mode=True)
+    assert outcome.changed and outcome.regenerated == "missing" and outcome.certificate is None
+    assert outcome.after["thumbprint"] is None and outcome.after["subject"] == "CN=m365.cba"
+    assert outcome.before == {"state": "absent"}
+    assert not os.path.exists(paths.directory)
+
+
+def test_first_run_writes_the_set_with_modes_second_run_keeps_it(paths, request_):
+    first = present(paths, request_)
+    assert first.changed and first.regenerated == "missing" and first.files_written == _certs.FILE_KINDS
+    assert mode_of(paths.directory) == 0o700
+    assert {kind: mode_of(paths.path(kind)) for kind in _certs.FILE_KINDS} == {
+        "key": 0o600, "certificate": 0o644, "pfx": 0o600, "cer": 0o644,
+    }
+    loaded = _certs.load_credential_file(paths.path("pfx"), PASSWORD)
+    assert _certs.der(loaded.certificate) == _certs.der(first.certificate)
+    assert open(paths.path("cer"), "rb").read() == _certs.der(first.certificate)
+    assert not [n for n in os.listdir(paths.directory) if n.endswith(".tmp")]
+
+    check = present(paths, request_, check_mode=True)
+    second = present(paths, request_)
+    assert not check.changed and not second.changed and second.regenerated is None
+    assert _certs.sha1_thumbprint(second.certificate) == first.after["thumbprint"]
+    assert second.before == second.after
+
+
+def test_existing_directory_keeps_its_mode(tmp_path, request_):
+    os.chmod(tmp_path, 0o755)
+    present(_certs.certificate_paths(str(tmp_path), "t"), request_)
+    assert mode_of(tmp_path) == 0o755
+
+
+def test_password_change_rebuilds_only_the_pfx(paths, request_):
+    first = present(paths, request_)
+    key_before = open(paths.path("key"), "rb").read()
+    new_request = dataclasses.replace(request_, pfx_password="new password")
+    assert present(paths, new_request, check_mode=True).files_written == ("pfx",)
+    outcome = present(paths, new_request)
+    assert outcome.changed and outcome.regenerated is None and outcome.files_written == ("pfx",)
+    assert outcome.after["thumbprint"] == first.after["thumbprint"]
+    assert open(paths.path("key"), "rb").read() == key_before
+    _certs.load_credential_file(paths.path("pfx"), "new password")
+    assert not present(paths, new_request).changed
+
+
+def test_encryption_change_rebuilds_only_the_pfx(paths, request_):
+    first = present(paths, request_)
+    legacy = dataclasses.replace(request_, pfx_encryption="legacy")
+    outcome = present(paths, legacy)
+    assert outcome.files_written == ("pfx",) and outcome.after["thumbprint"] == first.after["thumbprint"]
+    assert _certs.pfx_encryption_of(open(paths.path("pfx"), "rb").read()) == "legacy"
+    assert not present(paths, legacy).changed
+
+
+@pytest.mark.parametrize("kind", ["pfx", "cer"])
+def test_missing_container_is_rebuilt_from_the_existing_certificate(paths, request_, kind):
+    first = present(paths, request_)
+    os.unlink(paths.path(kind))
+    outcome = present(paths, request_)
+    assert outcome.files_written == (kind,) and outcome.regenerated is None
+    assert outcome.after["thumbprint"] == first.after["thumbprint"]
+
+
+def test_pfx_of_another_certificate_is_rebuilt(paths, tmp_path, request_):
+    present(paths, request_)
+    other = _certs.certificate_paths(str(tmp_path / "other"), "tenant")
+    present(other, request_)
+    shutil.copy(other.path("pfx"), paths.path("pfx"))
+    assert present(paths, request_).files_written == ("pfx",)
+
+
+@pytest.mark.parametrize("kind", ["key", "certificate"])
+def test_missing_key_or_certificate_regenerates_everything(paths, request_, kind):
+    first = present(paths, request_)
+    os.unlink(paths.path(kind))
+    outcome = present(paths, request_)
+    assert outcome.regenerated == "missing" and outcome.files_written == _certs.FILE_KINDS
+    assert outcome.after["thumbprint"] != first.after["thumbprint"]
+
+
+def test_key_of_another_set_is_a_mismatch(paths, tmp_path, request_):
+    present(paths, request_)
+    other = _certs.certificate_paths(str(tmp_path / "other"), "tenant")
+    present(other, request_)
+    shutil.copy(other.path("key"), paths.path("key"))
+    assert present(paths, request_).regenerated == "mismatch"
+
+
+def test_garbage_certificate_is_invalid(paths, request_):
+    present(paths, request_)
+    with open(paths.path("certificate"), "wb") as handle:
+        handle.write(b"not a certificate")
+    assert present(paths, request_).regenerated == "invalid"
+
+
+def test_expiring_certificate_is_renewed_and_force_regenerates(paths, request_):
+    first = present(paths, request_)
+    later = NOW + datetime.timedelta(days=340)
+    outcome = present(paths, request_, now=later)
+    assert outcome.regenerated == "expiring" and outcome.after["thumbprint"] != first.after["thumbprint"]
+    assert present(paths, request_, force=True, now=later).regenerated == "forced"
+
+
+def test_wrong_modes_are_repaired(paths, request_):
+    present(paths, request_)
+    os.chmod(paths.path("key"), 0o644)
+    check = present(paths, request_, check_mode=True)
+    assert check.changed and check.files_written == ()
+    assert mode_of(paths.path("key")) == 0o644
+    outcome = present(paths, request_)
+    assert outcome.changed and outcome.regenerated is None
+    assert mode_of(paths.path("key")) == 0o600
+    assert not present(paths, request_).changed
+
+
+def test_file_where_the_directory_belongs_names_path(tmp_path, request_):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    paths = _certs.certificate_paths(str(blocker), "t")
+    for check_mode in (True, False):
+        with pytest.raises(CertificateError) as err:
+            present(paths, request_, check_mode=check_mode)
+        assert err.value.option == "path" and "not a directory" in str(err.value)
+    with pytest.raises(CertificateError) as err:
+        _certs.ensure_absent(paths)
+    assert err.value.option == "path"
+
+
+def test_unwritable_directory_names_path(tmp_path, request_):
+    paths = _certs.certificate_paths("/proc/m365-cba-test", "t")
+    with pytest.raises(CertificateError) as err:
+        present(paths, request_)
+    assert err.value.option == "path"
+    with pytest.raises(CertificateError) as err:
+        _certs.write_file_atomic("/proc/m365-cba-test.key", b"x", 0o600)
+    assert err.value.option == "path"
+
+
+def test_missing_pfx_password_names_it(paths):
+    with pytest.raises(CertificateError) as err:
+        present(paths, CertificateRequest())
+    assert err.value.option == "pfx_password"
+
+
+def test_absent_removes_the_set_and_reports_change_only_once(paths, request_):
+    first = present(paths, request_)
+    check = _certs.ensure_absent(paths, check_mode=True)
+    assert check.changed and check.before["thumbprint"] == first.after["thumbprint"]
+    assert all(os.path.exists(paths.path(kind)) for kind in _certs.FILE_KINDS)
+    outcome = _certs.ensure_absent(paths)
+    assert outcome.changed and os.listdir(paths.directory) == []
+    assert not _certs.ensure_absent(paths).changed
+    assert not _certs.ensure_absent(paths, check_mode=True).changed
+
+
+def test_absent_without_directory_is_unchanged(tmp_path):
+    assert not _certs.ensure_absent(_certs.certificate_paths(str(tmp_path / "none"), "t")).changed
+
+
+def test_diff_holds_no_key_material(paths, request_):
+    outcome = present(paths, request_)
+    text = repr(outcome.before) + repr(outcome.after)
+    assert "PRIVATE" not in text and PASSWORD not in text
+    assert set(outcome.after) >= {"thumbprint", "not_before", "not_after", "subject"}
+
+
+def _run_concurrently(directory, seed):
+    # random pauses between the file writes make unserialised runs interleave
+    random.seed(seed)
+    write = _certs.write_file_atomic
+
+    def slow_write(*args):
+        time.sleep(random.uniform(0, 0.03))
+        write(*args)
+
+    _certs.write_file_atomic = slow_write
+    paths = _certs.certificate_paths(directory, "shared")
+    request = CertificateRequest(pfx_password=PASSWORD, common_name=f"cn-{seed % 2}")
+    for _round in range(2):
+        _certs.ensure_present(paths, request, force=True)
+
+
+def _assert_consistent(paths):
+    key = _certs._load_private_key(open(paths.path("key"), "rb").read())  # pylint: disable=protected-access
+    cert = _certs.load_certificate_file(paths.path("certificate"))
+    assert _certs.keys_match(key, cert)
+    assert open(paths.path("cer"), "rb").read() == _certs.der(cert)
+    loaded = _certs.load_credential_file(paths.path("pfx"), PASSWORD)
+    assert _certs.der(loaded.certificate) == _certs.der(cert)
+    assert not [n for n in os.listdir(paths.directory) if n.endswith(".tmp")]
+
+
+def test_concurrent_runs_leave_a_consistent_set(tmp_path):
+    directory = str(tmp_path / "shared")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_run_concurrently, args=(directory, seed), daemon=True) for seed in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join(60)
+            assert worker.exitcode == 0
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+    _assert_consistent(_certs.certificate_paths(directory, "shared"))
+
+
+def _present_when_told(directory, go):
+    go.wait(30)
+    _certs.ensure_present(_certs.certificate_paths(directory, "t"), CertificateRequest(pfx_password=PASSWORD))
+
+
+@pytest.mark.parametrize("remove_lock_file", [False, True])
+def test_a_run_waits_for_the_lock_and_survives_its_removal(tmp_path, remove_lock_file):
+    paths = _certs.certificate_paths(str(tmp_path), "t")
+    context = multiprocessing.get_context("fork")
+    go = context.Event()
+    # forked before the lock is taken: a child inheriting the locked descriptor would hold the lock itself
+    worker = context.Process(target=_present_when_told, args=(paths.directory, go), daemon=True)
+    worker.start()
+    try:
+        with _certs.directory_lock(paths.lock):
+            go.set()
+            worker.join(0.5)
+            assert worker.exitcode is None and not os.path.exists(paths.path("key"))
+            if remove_lock_file:  # as state=absent does while holding it
+                os.unlink(paths.lock)
+        worker.join(30)
+        assert worker.exitcode == 0
+    finally:
+        if worker.is_alive():
+            worker.kill()
+    _assert_consistent(paths)

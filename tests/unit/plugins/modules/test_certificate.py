@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The certificate module end to end through main(): check mode, idempotency, modes, errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.m365.cba.plugins.module_utils import _certs
+from ansible_collections.m365.cba.plugins.modules import certificate
+
+PASSWORD = "s3cret pfx"
+
+
+def run_module(capsys, **args):
+    """main() with ``args``; returns the JSON it printed (exit_json and fail_json both exit)."""
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            certificate.main()
+    result = json.loads(capsys.readouterr().out)
+    result["_rc"] = exit_info.value.code
+    return result
+
+
+@pytest.fixture
+def args(tmp_path):
+    return {"path": str(tmp_path / "certs"), "name": "contoso", "pfx_password": PASSWORD}
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_check_mode_predicts_then_apply_then_unchanged(capsys, args):
+    check = run_module(capsys, _ansible_check_mode=True, _ansible_diff=True, **args)
+    assert check["_rc"] == 0 and check["changed"] is True and check["regenerated"] == "missing"
+    assert check["thumbprint"] is None and check["subject"] == "CN=m365.cba"
+    assert check["diff"]["before"] == {"state": "absent"}
+    assert not os.path.exists(args["path"])
+
+    applied = run_module(capsys, _ansible_diff=True, **args)
+    assert applied["changed"] is True and applied["regenerated"] == "missing"
+    assert applied["files_written"] == ["key", "certificate", "pfx", "cer"]
+    assert mode_of(applied["key_path"]) == 0o600 and mode_of(applied["pfx_path"]) == 0o600
+    assert mode_of(applied["certificate_path"]) == 0o644 and mode_of(applied["cer_path"]) == 0o644
+    assert applied["key_path"] == os.path.join(args["path"], "contoso.key")
+    assert applied["diff"]["after"]["thumbprint"] == applied["thumbprint"]
+
+    cert = _certs.load_certificate(base64.b64decode(applied["certificate_base64"]))
+    assert _certs.sha1_thumbprint(cert) == applied["thumbprint"]
+    assert _certs.sha256_thumbprint(cert) == applied["thumbprint_sha256"]
+    assert applied["days_to_expiry"] in (364, 365) and applied["key_size"] == 2048
+    assert applied["not_after"].endswith("Z")
+
+    check_again = run_module(capsys, _ansible_check_mode=True, **args)
+    again = run_module(capsys, _ansible_diff=True, **args)
+    assert check_again["changed"] is False and again["changed"] is False and again["regenerated"] is None
+    assert again["thumbprint"] == applied["thumbprint"]
+    assert again["diff"]["before"] == again["diff"]["after"]
+
+
+def test_output_never_holds_the_password_or_key(capsys, args):
+    result = run_module(capsys, _ansible_diff=True, **args)
+    text = json.dumps(result)
+    assert PASSWORD not in text and "PRIVATE KEY" not in text
+
+
+def test_password_change_check_mode_predicts_pfx_rebuild(capsys, args):
+    first = run_module(capsys, **args)
+    args["pfx_password"] = "another"
+    check = run_module(capsys, _ansible_check_mode=True, **args)
+    assert check["changed"] is True and check["files_written"] == ["pfx"]
+    assert check["thumbprint"] == first["thumbprint"]
+    applied = run_module(capsys, **args)
+    assert applied["changed"] is True and applied["regenerated"] is None and applied["thumbprint"] == first["thumbprint"]
+
+
+def test_absent(capsys, args):
+    run_module(capsys, **args)
+    absent = {"path": args["path"], "name": args["name"], "state": "absent"}
+    check = run_module(capsys, _ansible_check_mode=True, **absent)
+    assert check["changed"] is True and os.path.exists(os.path.join(args["path"], "contoso.pfx"))
+    assert run_module(capsys, **absent)["changed"] is True
+    assert os.listdir(args["path"]) == []
+    assert run_module(capsys, **absent)["changed"] is False
+
+
+@pytest.mark.parametrize(
+    "change, option",
+    [({"valid_days": 0}, "valid_days"), ({"valid_days": 4000}, "valid_days"), ({"name": "a/b"}, "name"),
+     ({"pfx_password": ""}, "pfx_password")],
+)
+def test_bad_values_fail_naming_the_option(capsys, args, change, option):
+    args.update(change)
+    result = run_module(capsys, **args)
+    assert result["_rc"] == 1 and result["failed"] is True
+    assert result["msg"].startswith(f"{option}: ") and "Traceback" not in result["msg"]
+    assert "exception" not in result
+
+
+def test_file_in_place_of_the_directory_names_path(capsys, args, tmp_path):
+    blocker = tmp_path / "certs"
+    blocker.write_text("not a directory")
+    result = run_module(capsys, **args)
+    assert result["failed"] is True and result["msg"].startswith("path: ")
+
+
+def test_pfx_password_required_when_present(capsys, args):
+    del args["pfx_password"]
+    result = run_module(capsys, **args)
+    assert result["failed"] is True and "pfx_password" in result["msg"]
+
+
+def test_warns_when_every_run_would_renew(capsys, args):
+    result = run_module(capsys, renew_before_days=400, **args)
+    assert "renew_before_days is not smaller than valid_days" in json.dumps(result.get("warnings"))
+    again = run_module(capsys, renew_before_days=400, **args)
+    assert again["changed"] is True and again["regenerated"] == "expiring"
