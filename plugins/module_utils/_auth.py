@@ -308,6 +308,8 @@ class TokenSource:
         if self._app is None:
             import msal  # pylint: disable=import-outside-toplevel
 
+            from ._graph import new_session  # pylint: disable=import-outside-toplevel
+
             kwargs = {}
             if self.connection.authority_host:
                 # A private or test endpoint: never ask login.microsoftonline.com about it.
@@ -316,7 +318,7 @@ class TokenSource:
                 self.connection.client_id,
                 client_credential=self.credential.msal_credential(),
                 authority=f"{self.connection.authority_base}/{self.tenant}",
-                verify=self.connection.verify,
+                http_client=new_session(self.connection.verify, retries=1),
                 timeout=30,
                 **kwargs,
             )

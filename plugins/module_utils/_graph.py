@@ -187,10 +187,7 @@ class GraphClient:
 
     def _get_session(self):
         if self._session is None:
-            import requests  # pylint: disable=import-outside-toplevel
-
-            self._session = requests.Session()
-            self._session.verify = self._verify
+            self._session = new_session(self._verify)
         return self._session
 
     def _url(self, path):
@@ -341,6 +338,28 @@ class GraphClient:
             if not link or (limit is not None and len(items) >= limit):
                 return items if limit is None else items[:limit]
             page = self.request("GET", link, headers=headers, **kwargs).body or {}
+
+
+def new_session(verify=True, retries=0):
+    """A requests session whose ``verify`` wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
+
+    Plain requests lets those variables replace a session's CA bundle on every request, so a
+    ``ca_bundle`` option would silently be ignored wherever they are set.
+    """
+    import requests  # pylint: disable=import-outside-toplevel
+    from requests.adapters import HTTPAdapter  # pylint: disable=import-outside-toplevel
+
+    class _Session(requests.Session):
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            if verify is None:
+                verify = self.verify
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+    session = _Session()
+    session.verify = verify
+    if retries:
+        session.mount("https://", HTTPAdapter(max_retries=retries))
+    return session
 
 
 def _json_or_none(response):

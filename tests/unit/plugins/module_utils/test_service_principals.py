@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Service principal comparison, prediction, upsert and principal resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from ansible_collections.m365.cba.plugins.module_utils._graph import GraphClient
+from ansible_collections.m365.cba.plugins.module_utils._service_principals import (
+    PrincipalError,
+    creation_body,
+    desired_changes,
+    find_service_principal,
+    managed_view,
+    normalise,
+    predicted,
+    resolve_principal,
+    sp_path,
+    upsert_service_principal,
+)
+
+
+BASE = "https://graph.example.test"
+
+
+def response(status, body=None, headers=None):
+    resp = requests.Response()
+    resp.status_code = status
+    resp.headers.update(headers or {})
+    resp._content = json.dumps(body).encode() if body is not None else b""  # pylint: disable=protected-access
+    return resp
+
+
+def graph_error(status, code, message, request_id="rid-1"):
+    body = {"error": {"code": code, "message": message, "innerError": {"request-id": request_id}}}
+    return response(status, body, {"request-id": request_id})
+
+
+def collection(items):
+    return response(200, {"value": list(items)})
+
+
+class ScriptedSession:
+    """Answers requests in order from a script of Responses (or exceptions to raise)."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.calls = []
+
+    def request(self, method, url, params=None, data=None, headers=None, timeout=None):
+        self.calls.append({"method": method, "url": url, "params": params,
+                           "body": json.loads(data) if data else None, "headers": dict(headers or {})})
+        if not self.script:
+            raise AssertionError(f"unexpected request {method} {url}")
+        item = self.script.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def __call__(self):
+        return self.now
+
+
+def scripted_client(script):
+    """``(client, session)``: the session records every call the client made."""
+    session = ScriptedSession(script)
+    clock = Clock()
+    client = GraphClient(BASE, lambda: "token", session=session, sleep=clock.sleep, clock=clock)
+    return client, session
+
+
+def path_of(call):
+    return call["url"][len(BASE) + len("/v1.0"):]
+
+
+APP_ID = "11111111-2222-3333-4444-555555555555"
+SP = {"id": "aaaaaaaa-0000-0000-0000-000000000001", "appId": APP_ID, "displayName": "it", "tags": ["a", "b"],
+      "notes": None, "servicePrincipalType": "Application", "appRoleAssignmentRequired": False}
+LAG = "The appId '11111111-2222-3333-4444-555555555555' of the service principal does not reference a valid application object."
+
+
+def test_unset_options_are_not_managed():
+    assert desired_changes(SP, {"tags": None, "notes": None, "appRoleAssignmentRequired": None}) == {}
+
+
+def test_tags_are_added_to_unless_purged():
+    assert desired_changes(SP, {"tags": ["b", "c"]}) == {"tags": ["a", "b", "c"]}
+    assert desired_changes(SP, {"tags": ["b"]}) == {}
+    assert desired_changes(SP, {"tags": ["b"]}, purge_tags=True) == {"tags": ["b"]}
+    assert desired_changes(SP, {"tags": ["b", "a"]}, purge_tags=True) == {}
+    assert desired_changes(SP, {"tags": []}, purge_tags=True) == {"tags": []}
+
+
+def test_scalar_fields_are_sent_only_when_different():
+    assert desired_changes(SP, {"notes": "n", "appRoleAssignmentRequired": False}) == {"notes": "n"}
+    assert desired_changes(SP, {"appRoleAssignmentRequired": True}) == {"appRoleAssignmentRequired": True}
+
+
+def test_creation_body_holds_only_the_managed_fields_given():
+    assert creation_body({"tags": None, "notes": None, "appRoleAssignmentRequired": None}) == {}
+    assert creation_body({"tags": ["x"], "notes": "n", "appRoleAssignmentRequired": False}) == {
+        "tags": ["x"], "notes": "n", "appRoleAssignmentRequired": False}
+
+
+def test_prediction_inherits_from_the_application_and_the_options_win():
+    sp = predicted(APP_ID, {"displayName": "it", "tags": ["from-app"]}, {"notes": "n"})
+    assert normalise(sp) == {"id": None, "app_id": APP_ID, "display_name": "it", "tags": ["from-app"], "notes": "n",
+                             "app_role_assignment_required": False, "service_principal_type": "Application"}
+    assert predicted(APP_ID, {"tags": ["from-app"]}, {"tags": ["mine"]})["tags"] == ["mine"]
+
+
+def test_prediction_without_an_application_yet():
+    sp = normalise(predicted(None, {}, {"tags": ["t"]}))
+    assert sp["id"] is None and sp["app_id"] is None and sp["display_name"] is None and sp["tags"] == ["t"]
+
+
+def test_managed_view_sorts_tags_and_is_empty_for_none():
+    assert managed_view(None) == {}
+    assert managed_view(dict(SP, tags=["z", "a"]))["tags"] == ["a", "z"]
+
+
+def test_alternate_key_path():
+    assert sp_path(APP_ID) == f"/servicePrincipals(appId='{APP_ID}')"
+
+
+def test_find_returns_none_on_404_without_waiting():
+    client, session = scripted_client([graph_error(404, "Request_ResourceNotFound", "not found")])
+    assert find_service_principal(client, APP_ID) is None
+    assert len(session.calls) == 1
+
+
+def test_upsert_rides_out_replication_lag_and_returns_the_created_object():
+    client, session = scripted_client([
+        graph_error(400, "Request_BadRequest", LAG),
+        graph_error(404, "Request_ResourceNotFound", "not found"),
+        response(201, SP),
+    ])
+    assert upsert_service_principal(client, APP_ID, {"tags": ["a"]}) == SP
+    assert [c["method"] for c in session.calls] == ["PATCH"] * 3
+    assert all(c["headers"]["Prefer"] == "create-if-missing" for c in session.calls)
+    assert session.calls[0]["body"] == {"tags": ["a"]}
+
+
+def test_upsert_of_an_existing_one_reads_it_back():
+    client, session = scripted_client([response(204), response(200, SP)])
+    assert upsert_service_principal(client, APP_ID, {}) == SP
+    assert [c["method"] for c in session.calls] == ["PATCH", "GET"]
+
+
+def test_empty_principal_is_allowed_in_check_mode_only():
+    assert not resolve_principal(None, None, None, check_mode=True).exists
+    assert not resolve_principal(None, "", None, check_mode=True).exists
+    with pytest.raises(PrincipalError) as info:
+        resolve_principal(None, None, None, check_mode=False)
+    assert info.value.option == "principal_app_id"
+
+
+def test_principal_must_be_a_guid():
+    with pytest.raises(PrincipalError) as info:
+        resolve_principal(None, "my-app", None)
+    assert info.value.option == "principal_id"
+
+
+def test_principal_by_object_id_costs_no_request():
+    principal = resolve_principal(None, SP["id"], None)
+    assert principal.exists and principal.id == SP["id"]
+
+
+def test_principal_by_app_id_is_looked_up():
+    client, session = scripted_client([response(200, SP)])
+    principal = resolve_principal(client, None, APP_ID)
+    assert principal.id == SP["id"] and path_of(session.calls[0]) == sp_path(APP_ID)
+
+
+def test_missing_principal_by_app_id_is_predicted_in_check_mode():
+    client, session = scripted_client([graph_error(404, "Request_ResourceNotFound", "not found")])
+    principal = resolve_principal(client, None, APP_ID, check_mode=True)
+    assert not principal.exists and principal.app_id == APP_ID and len(session.calls) == 1
+
+
+def test_missing_principal_by_app_id_fails_a_real_run_after_waiting():
+    client, dummy = scripted_client([graph_error(404, "Request_ResourceNotFound", "not found")] * 50 + [collection([])])
+    with pytest.raises(PrincipalError) as info:
+        resolve_principal(client, None, APP_ID, check_mode=False)
+    assert info.value.option == "principal_app_id"
