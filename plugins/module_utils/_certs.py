@@ -139,7 +139,8 @@ def load_certificate(content, option="certificate"):
 
     if isinstance(content, str):
         content = content.encode("ascii", "ignore") if content.isascii() else content.encode("utf-8")
-    data = content.strip()
+    # Raw DER is parsed as it is: trimming "whitespace" would cut signature bytes that are 0x0a or 0x20.
+    data = content if content.startswith(b"\x30") else content.strip()
     if PEM_CERT_MARKER not in data and not data.startswith(b"\x30"):
         try:
             data = base64.b64decode(data, validate=False)

@@ -73,6 +73,7 @@ def as_read(cert, key_id=None, with_key=True, custom_key_identifier="thumbprint"
 
 FIRST = make_cert("first")
 SECOND = make_cert("second")
+THIRD = make_cert("third")
 EXPIRED = make_cert("expired", not_before=NOW - datetime.timedelta(days=400), days=30)
 
 
@@ -109,7 +110,7 @@ def test_unreadable_key_falls_back_to_custom_key_identifier():
     assert credential_thumbprint(credential) == (sha1_of(FIRST), "custom_key_identifier")
 
 
-@pytest.mark.parametrize("given", ["ab:cd" * 0 + "2581bee6f747a73e6cb7a89051028badbb1bfaed",
+@pytest.mark.parametrize("given", ["2581bee6f747a73e6cb7a89051028badbb1bfaed",
                                    "25 81 BE E6 F7 47 A7 3E 6C B7 A8 90 51 02 8B AD BB 1B FA ED",
                                    "25:81:BE:E6:F7:47:A7:3E:6C:B7:A8:90:51:02:8B:AD:BB:1B:FA:ED"])
 def test_normalise_thumbprint(given):
@@ -164,6 +165,18 @@ def test_new_key_credential_takes_everything_from_the_certificate():
     assert uuid.UUID(entry["keyId"]).version == 4
     assert new_key_credential(FIRST)["keyId"] != entry["keyId"]
     assert new_key_credential(FIRST, "exo-2027")["displayName"] == "exo-2027"
+
+
+def test_der_ending_in_a_whitespace_byte_is_read_whole(tmp_path):
+    for attempt in range(400):
+        cert = make_cert(f"ws-{attempt}")
+        if der_of(cert)[-1:] in (b"\n", b" ", b"\t", b"\r", b"\x0b", b"\x0c"):
+            break
+    else:
+        pytest.skip("no certificate ending in a whitespace byte was generated")
+    cer = tmp_path / "ws.cer"
+    cer.write_bytes(der_of(cert))
+    assert load_wanted_certificate(path=str(cer)) == cert
 
 
 def test_load_wanted_certificate_names_the_option(tmp_path):
@@ -361,3 +374,14 @@ def test_needs_single_read():
     assert not needs_single_read(listed([as_read(FIRST)], "a"), "always")
     assert needs_single_read(listed([as_read(FIRST, with_key=False)], "a"), "always")
     assert not needs_single_read(listed([as_read(FIRST, with_key=False)], "a"), "auto")
+
+
+def test_supersede_drops_only_the_replaced_certificates_of_the_same_name():
+    ours_old = dict(as_read(FIRST), displayName="m365.cba app")
+    foreign = dict(as_read(SECOND), displayName="someone else")
+    new = new_key_credential(THIRD, "m365.cba app")
+    added = reconcile([ours_old, foreign], sha1_of(THIRD), new, now=NOW)
+    assert added.removed == [] and added.credentials == [ours_old, foreign, new]
+    plan = reconcile(added.credentials, sha1_of(THIRD), new, now=NOW, supersede="m365.cba app")
+    assert plan.removed == [sha1_of(FIRST)]
+    assert plan.credentials == [foreign, new]

@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: application_info
+short_description: Read Microsoft Entra ID application registrations and their certificates
+version_added: 0.1.0
+description:
+  - Reads one application by O(unique_name), O(app_id) or O(object_id), the applications with a display
+    name (O(display_name)), or all applications of the tenant (up to O(limit)).
+  - Returns each application with its certificates (key credentials) summarised as thumbprint, validity
+    and days to expiry. Never returns key material.
+  - Finding nothing returns an empty list, and finding several applications with one display name is not
+    an error.
+author:
+  - m365.cba maintainers (@m365-cba)
+extends_documentation_fragment:
+  - m365.cba.graph_auth
+  - m365.cba.attributes
+  - m365.cba.attributes.actiongroup_graph
+  - m365.cba.attributes.info_module
+options:
+  unique_name:
+    description: The application's unique name (Graph C(uniqueName)).
+    type: str
+  app_id:
+    description: The application (client) ID.
+    type: str
+  object_id:
+    description: The application's object ID.
+    type: str
+  display_name:
+    description: Every application with exactly this display name (display names are not unique).
+    type: str
+  limit:
+    description:
+      - Return at most this many applications when listing by O(display_name) or all of them.
+      - Pages are requested with C($top) up to Graph's maximum of 999, so that a large tenant costs as few
+        requests as possible.
+    type: int
+  certificate_lookup:
+    description:
+      - How thumbprints are found when applications are listed (by O(display_name) or all). A lookup by
+        O(unique_name), O(app_id) or O(object_id) always reads the certificates themselves, in its one request.
+      - Graph returns the certificates themselves (C(key)) only on a single-object read; a list read gives
+        C(key=null), and the thumbprint then comes from C(customKeyIdentifier), which Graph defaults to the
+        thumbprint and M(m365.cba.application_certificate) sets to it.
+      - V(auto) reads an application singly only when one of its key credentials has a
+        C(customKeyIdentifier) that is not a thumbprint. V(always) reads every application that has key
+        credentials singly. V(never) adds no request and leaves such thumbprints null.
+      - Each single read is one more request, and Microsoft throttles reads that select C(keyCredentials)
+        to 150 per minute per tenant; prefer V(auto) or V(never) for large tenants.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+notes:
+  - Needs the Microsoft Graph application permission C(Application.Read.All) (or C(Application.ReadWrite.All)).
+  - An application created a moment ago may not be returned yet; this module does not wait for replication.
+seealso:
+  - module: m365.cba.application
+  - module: m365.cba.application_certificate
+"""
+
+EXAMPLES = r"""
+- name: Read the automation application and its certificates
+  m365.cba.application_info:
+    tenant_id: contoso.onmicrosoft.com
+    client_id: "{{ bootstrap_client_id }}"
+    client_certificate_path: /etc/m365/bootstrap.pem
+    unique_name: m365-cba-exchange-online
+  register: info
+
+- name: Certificates that expire within 30 days
+  ansible.builtin.debug:
+    msg: "{{ info.applications[0].key_credentials | selectattr('days_to_expiry', 'lt', 30) | map(attribute='thumbprint') }}"
+  when: info.applications | length == 1
+
+- name: Every application named like this (there may be several)
+  m365.cba.application_info:
+    tenant_id: contoso.onmicrosoft.com
+    display_name: Exchange Online automation
+
+- name: The first 50 applications of the tenant, without extra certificate reads
+  m365.cba.application_info:
+    tenant_id: contoso.onmicrosoft.com
+    limit: 50
+    certificate_lookup: never
+"""
+
+RETURN = r"""
+applications:
+  description: The applications found; empty when none.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Object ID.
+      type: str
+    app_id:
+      description: Application (client) ID.
+      type: str
+    unique_name:
+      description: Unique name; null for applications created without one.
+      type: str
+    display_name:
+      description: Display name.
+      type: str
+    sign_in_audience:
+      description: Sign-in audience.
+      type: str
+    tags:
+      description: Tags, sorted.
+      type: list
+      elements: str
+    notes:
+      description: Notes.
+      type: str
+    web_redirect_uris:
+      description: Web redirect URIs, sorted.
+      type: list
+      elements: str
+    required_resource_access:
+      description: Requested permissions, one entry per permission.
+      type: list
+      elements: dict
+    publisher_domain:
+      description: Publisher domain.
+      type: str
+    created_date_time:
+      description: When the application was created.
+      type: str
+    key_credentials:
+      description: The application's certificates, without key material.
+      type: list
+      elements: dict
+      contains:
+        key_id:
+          description: The key credential's ID.
+          type: str
+        thumbprint:
+          description:
+            - SHA-1 thumbprint, uppercase hex.
+            - Null when it could not be told (a list read with a C(customKeyIdentifier) that is not a thumbprint,
+              and O(certificate_lookup=never)).
+          type: str
+        thumbprint_source:
+          description: V(key) (computed from the certificate) or V(custom_key_identifier); null when unknown.
+          type: str
+        display_name:
+          description: Display name.
+          type: str
+        type:
+          description: Credential type, normally C(AsymmetricX509Cert).
+          type: str
+        usage:
+          description: Credential usage, normally C(Verify).
+          type: str
+        start_date_time:
+          description: Start of validity, ISO 8601 UTC.
+          type: str
+        end_date_time:
+          description: End of validity, ISO 8601 UTC.
+          type: str
+        days_to_expiry:
+          description: Whole days until the end date; negative once expired.
+          type: int
+        expired:
+          description: Whether the end date has passed.
+          type: bool
+"""
+
+from ansible_collections.m365.cba.plugins.module_utils._applications import ApplicationInputError, validate_unique_name
+from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError
+from ansible_collections.m365.cba.plugins.module_utils._key_credentials import (
+    KeyCredentialInputError,
+    application_summaries,
+    read_applications,
+)
+from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+
+LOOKUP_OPTIONS = ("unique_name", "app_id", "object_id", "display_name")
+
+
+def run(gm):
+    params = gm.params
+    option = next((name for name in LOOKUP_OPTIONS if params[name] is not None), None)
+    try:
+        validate_unique_name(params["unique_name"])
+        if params["limit"] is not None and params["limit"] < 1:
+            raise KeyCredentialInputError("must be 1 or more", "limit")
+    except (ApplicationInputError, KeyCredentialInputError) as exc:
+        gm.fail(exc.args[0], option=exc.option)
+    try:
+        apps = read_applications(gm.client, unique_name=params["unique_name"], app_id=params["app_id"],
+                                 object_id=params["object_id"], display_name=params["display_name"],
+                                 limit=params["limit"], certificate_lookup=params["certificate_lookup"])
+    except GraphError as exc:
+        gm.fail(exc, option=option)
+    gm.exit(False, applications=application_summaries(apps))
+
+
+def main():
+    GraphModule(
+        argument_spec={
+            "unique_name": {"type": "str"},
+            "app_id": {"type": "str"},
+            "object_id": {"type": "str"},
+            "display_name": {"type": "str"},
+            "limit": {"type": "int"},
+            "certificate_lookup": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
+        },
+        mutually_exclusive=[list(LOOKUP_OPTIONS)],
+        supports_check_mode=True,
+    ).run(run)
+
+
+if __name__ == "__main__":
+    main()
