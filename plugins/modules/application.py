@@ -44,7 +44,7 @@ options:
       - The application's unique name (Graph C(uniqueName)), the key the module creates and finds it by.
       - Immutable; it can only be given when the application is created. Applications created elsewhere have
         none; manage them with O(app_id) instead.
-      - 1 to 256 characters without whitespace, quotes or any of C(/ \ ? # %).
+      - 1 to 256 characters without whitespace, quotes, slashes, backslashes, question marks, hashes or percent signs.
     type: str
   app_id:
     description: Find the application by its application (client) ID instead. It is never created by this key.

@@ -96,7 +96,7 @@ options:
     default: false
   supersede:
     description:
-      - Remove the other certificates that carry the same display name as this one (O(display_name)): the
+      - Remove the other certificates that carry the same display name as this one (O(display_name)), that is the
         certificates this one replaces after a rotation. Certificates with other names are kept.
       - Only with O(state=present). Run it once the new certificate is proven to work.
     type: bool

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from ansible_collections.m365.cba.plugins.module_utils._auth import AuthError, Connection, TokenCache, TokenSource, jwt_claims
+from ansible_collections.m365.cba.plugins.module_utils._auth import AuthError, Connection, TokenSource, jwt_claims
 from ansible_collections.m365.cba.plugins.module_utils._graph import GraphClient, GraphError, RetryPolicy
 from ansible_collections.m365.cba.plugins.module_utils._organization import read_organization
 

@@ -166,8 +166,8 @@ def test_dropped_connection_is_retried_for_idempotent_methods():
 
 
 def test_403_surfaces_as_graph_error_with_code_and_request_id():
-    client, session, dummy = make_client([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
-                                                  request_id="rid-403")])
+    denied = graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", request_id="rid-403")
+    client, session, dummy = make_client([denied])
     with pytest.raises(GraphError) as info:
         client.get("/applications")
     err = info.value
