@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 
@@ -20,68 +18,14 @@ from ansible_collections.m365.cba.plugins.module_utils._app_role_assignments imp
     plan,
     predicted,
 )
-from ansible_collections.m365.cba.plugins.module_utils._graph import GraphClient, GraphError
+from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError
 
-BASE = "https://graph.example.test"
-
-
-def response(status, body=None, headers=None):
-    resp = requests.Response()
-    resp.status_code = status
-    resp.headers.update(headers or {})
-    resp._content = json.dumps(body).encode() if body is not None else b""  # pylint: disable=protected-access
-    return resp
+from graph_fakes import scripted_client, collection, graph_error, path_of, response  # pylint: disable=unused-import
 
 
-def graph_error(status, code, message, request_id="rid-1"):
-    body = {"error": {"code": code, "message": message, "innerError": {"request-id": request_id}}}
-    return response(status, body, {"request-id": request_id})
-
-
-def collection(items):
-    return response(200, {"value": list(items)})
-
-
-class ScriptedSession:
-    """Answers requests in order from a script of Responses (or exceptions to raise)."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.calls = []
-
-    def request(self, method, url, params=None, data=None, headers=None, timeout=None):
-        self.calls.append({"method": method, "url": url, "params": params,
-                           "body": json.loads(data) if data else None, "headers": dict(headers or {})})
-        if not self.script:
-            raise AssertionError(f"unexpected request {method} {url}")
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
-
-def scripted_client(script):
-    """``(client, session)``: the session records every call the client made."""
-    session = ScriptedSession(script)
-    clock = Clock()
-    client = GraphClient(BASE, lambda: "token", session=session, sleep=clock.sleep, clock=clock)
+def scripted(script):
+    client, session, dummy = scripted_client(script)
     return client, session
-
-
-def path_of(call):
-    return call["url"][len(BASE) + len("/v1.0"):]
-
 
 MANAGE = "dc50a0fb-09a3-484d-be87-e023b12c6440"
 EWS = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
@@ -142,7 +86,7 @@ def test_unknown_principal_of_a_prediction_stays_null():
 
 
 def test_list_filters_on_the_resource_and_reports_a_missing_principal():
-    client, session = scripted_client([collection([assignment(MANAGE)]), graph_error(404, "Request_ResourceNotFound", "gone")])
+    client, session = scripted([collection([assignment(MANAGE)]), graph_error(404, "Request_ResourceNotFound", "gone")])
     assert list_assignments(client, PRINCIPAL, RESOURCE["id"]) == [assignment(MANAGE)]
     assert session.calls[0]["params"] == {"$filter": f"resourceId eq {RESOURCE['id']}"}
     assert path_of(session.calls[0]) == f"/servicePrincipals/{PRINCIPAL}/appRoleAssignments"
@@ -151,7 +95,7 @@ def test_list_filters_on_the_resource_and_reports_a_missing_principal():
 
 def test_grant_posts_to_the_resource_and_waits_for_a_new_principal():
     created = assignment(MANAGE, "new")
-    client, session = scripted_client([graph_error(400, "Request_BadRequest", "Not a valid reference update."),
+    client, session = scripted([graph_error(400, "Request_BadRequest", "Not a valid reference update."),
                                        response(201, created)])
     assert grant(client, PRINCIPAL, RESOURCE["id"], MANAGE) == created
     assert path_of(session.calls[1]) == f"/servicePrincipals/{RESOURCE['id']}/appRoleAssignedTo"
@@ -160,7 +104,7 @@ def test_grant_posts_to_the_resource_and_waits_for_a_new_principal():
 
 def test_a_lost_answer_is_looked_up_instead_of_posting_again():
     created = assignment(MANAGE, "made-before-the-drop")
-    client, session = scripted_client([requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected"),
+    client, session = scripted([requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected"),
                                        collection([assignment(EWS), created])])
     assert grant(client, PRINCIPAL, RESOURCE["id"], MANAGE) == created
     assert [c["method"] for c in session.calls] == ["POST", "GET"]
@@ -168,14 +112,14 @@ def test_a_lost_answer_is_looked_up_instead_of_posting_again():
 
 def test_an_existing_grant_reported_by_graph_is_returned():
     existing = assignment(MANAGE, "already")
-    client, dummy = scripted_client([
+    client, dummy = scripted([
         graph_error(400, "Request_BadRequest", "Permission being assigned already exists on the object."),
         collection([existing])])
     assert grant(client, PRINCIPAL, RESOURCE["id"], MANAGE) == existing
 
 
 def test_other_errors_are_raised_with_code_and_request_id():
-    client, dummy = scripted_client([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges", "rid-9")])
+    client, dummy = scripted([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges", "rid-9")])
     with pytest.raises(GraphError) as info:
         grant(client, PRINCIPAL, RESOURCE["id"], MANAGE)
     assert (info.value.status, info.value.code, info.value.request_id) == (403, "Authorization_RequestDenied", "rid-9")

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 
@@ -22,69 +20,14 @@ from ansible_collections.m365.cba.plugins.module_utils._directory_roles import (
     privileged,
     resolve_roles,
 )
-from ansible_collections.m365.cba.plugins.module_utils._graph import GraphClient
 from ansible_collections.m365.cba.plugins.module_utils._resources import ResolveError
 
-BASE = "https://graph.example.test"
+from graph_fakes import scripted_client, collection, graph_error, path_of, response  # pylint: disable=unused-import
 
 
-def response(status, body=None, headers=None):
-    resp = requests.Response()
-    resp.status_code = status
-    resp.headers.update(headers or {})
-    resp._content = json.dumps(body).encode() if body is not None else b""  # pylint: disable=protected-access
-    return resp
-
-
-def graph_error(status, code, message, request_id="rid-1"):
-    body = {"error": {"code": code, "message": message, "innerError": {"request-id": request_id}}}
-    return response(status, body, {"request-id": request_id})
-
-
-def collection(items):
-    return response(200, {"value": list(items)})
-
-
-class ScriptedSession:
-    """Answers requests in order from a script of Responses (or exceptions to raise)."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.calls = []
-
-    def request(self, method, url, params=None, data=None, headers=None, timeout=None):
-        self.calls.append({"method": method, "url": url, "params": params,
-                           "body": json.loads(data) if data else None, "headers": dict(headers or {})})
-        if not self.script:
-            raise AssertionError(f"unexpected request {method} {url}")
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
-
-def scripted_client(script):
-    """``(client, session)``: the session records every call the client made."""
-    session = ScriptedSession(script)
-    clock = Clock()
-    client = GraphClient(BASE, lambda: "token", session=session, sleep=clock.sleep, clock=clock)
+def scripted(script):
+    client, session, dummy = scripted_client(script)
     return client, session
-
-
-def path_of(call):
-    return call["url"][len(BASE) + len("/v1.0"):]
-
 
 EXCHANGE = "29232cdf-9323-42fd-ade2-1d097af3e4de"
 RECIPIENT = "31392ffb-586c-42d1-9346-e59415a2cc4e"
@@ -158,14 +101,14 @@ def test_custom_role_assignments_match_by_id_not_only_template():
 
 def test_list_filters_on_the_principal_and_keeps_one_scope():
     au_scope = "/administrativeUnits/eeeeeeee-0000-0000-0000-000000000005"
-    client, session = scripted_client([collection([assignment(EXCHANGE), assignment(GLOBAL, au_scope)])])
+    client, session = scripted([collection([assignment(EXCHANGE), assignment(GLOBAL, au_scope)])])
     assert list_assignments(client, PRINCIPAL, "/") == [assignment(EXCHANGE)]
     assert session.calls[0]["params"] == {"$filter": f"principalId eq '{PRINCIPAL}'"}
 
 
 def test_assign_waits_for_a_new_principal_and_sends_the_template_id():
     created = assignment(EXCHANGE, assignment_id="new")
-    client, session = scripted_client([graph_error(404, "Request_ResourceNotFound", "does not exist"), response(201, created)])
+    client, session = scripted([graph_error(404, "Request_ResourceNotFound", "does not exist"), response(201, created)])
     assert assign(client, PRINCIPAL, definition(EXCHANGE), "/") == created
     assert session.calls[1]["body"] == {"principalId": PRINCIPAL, "roleDefinitionId": EXCHANGE, "directoryScopeId": "/"}
     assert path_of(session.calls[1]) == "/roleManagement/directory/roleAssignments"
@@ -173,11 +116,11 @@ def test_assign_waits_for_a_new_principal_and_sends_the_template_id():
 
 def test_a_lost_answer_or_a_conflict_returns_the_existing_assignment():
     created = assignment(EXCHANGE, assignment_id="made")
-    client, session = scripted_client([requests.exceptions.ConnectionError("Connection aborted."), collection([created])])
+    client, session = scripted([requests.exceptions.ConnectionError("Connection aborted."), collection([created])])
     assert assign(client, PRINCIPAL, definition(EXCHANGE), "/") == created
     assert [c["method"] for c in session.calls] == ["POST", "GET"]
     conflict = "A conflicting object with one or more of the specified property values is present in the directory."
-    client, session = scripted_client([graph_error(400, "Request_BadRequest", conflict), collection([created])])
+    client, session = scripted([graph_error(400, "Request_BadRequest", conflict), collection([created])])
     assert assign(client, PRINCIPAL, definition(EXCHANGE), "/") == created
 
 

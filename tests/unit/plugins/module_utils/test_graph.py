@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from ansible_collections.m365.cba.plugins.module_utils._graph import (
-    GraphClient,
     GraphError,
     RetryPolicy,
     alternate_key,
@@ -20,63 +19,16 @@ from ansible_collections.m365.cba.plugins.module_utils._graph import (
     parse_retry_after,
 )
 
-BASE = "https://graph.example.test"
-
-
-def response(status, body=None, headers=None):
-    resp = requests.Response()
-    resp.status_code = status
-    resp.headers.update(headers or {})
-    resp._content = json.dumps(body).encode() if body is not None else b""  # pylint: disable=protected-access
-    return resp
-
-
-def graph_error(status, code, message, request_id="rid-1", headers=None):
-    body = {"error": {"code": code, "message": message, "innerError": {"request-id": request_id, "date": "2026-01-01T00:00:00"}}}
-    return response(status, body, dict({"request-id": request_id}, **(headers or {})))
-
-
-class FakeSession:
-    """Answers from a script; each entry is a Response or an exception to raise."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.calls = []
-
-    def request(self, method, url, params=None, data=None, headers=None, timeout=None):
-        self.calls.append({"method": method, "url": url, "params": params, "data": data, "headers": dict(headers or {})})
-        if not self.script:
-            raise AssertionError(f"unexpected request {method} {url}")
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
+from graph_fakes import BASE, graph_error, response, scripted_client
 
 def make_client(script, policy=None, tokens=None):
-    clock = FakeClock()
-    session = FakeSession(script)
     tokens = tokens if tokens is not None else []
 
     def token():
         tokens.append(1)
         return "tok"
 
-    client = GraphClient(BASE, token, session=session, policy=policy, sleep=clock.sleep, clock=clock)
-    return client, session, clock
+    return scripted_client(script, policy=policy, token=token)
 
 
 def test_paging_follows_next_link_over_three_pages_and_resends_headers():

@@ -6,12 +6,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-import requests
 
-from ansible_collections.m365.cba.plugins.module_utils._graph import GraphClient
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import (
     PrincipalError,
     creation_body,
@@ -25,66 +21,12 @@ from ansible_collections.m365.cba.plugins.module_utils._service_principals impor
     upsert_service_principal,
 )
 
-
-BASE = "https://graph.example.test"
-
-
-def response(status, body=None, headers=None):
-    resp = requests.Response()
-    resp.status_code = status
-    resp.headers.update(headers or {})
-    resp._content = json.dumps(body).encode() if body is not None else b""  # pylint: disable=protected-access
-    return resp
+from graph_fakes import scripted_client, collection, graph_error, path_of, response  # pylint: disable=unused-import
 
 
-def graph_error(status, code, message, request_id="rid-1"):
-    body = {"error": {"code": code, "message": message, "innerError": {"request-id": request_id}}}
-    return response(status, body, {"request-id": request_id})
-
-
-def collection(items):
-    return response(200, {"value": list(items)})
-
-
-class ScriptedSession:
-    """Answers requests in order from a script of Responses (or exceptions to raise)."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.calls = []
-
-    def request(self, method, url, params=None, data=None, headers=None, timeout=None):
-        self.calls.append({"method": method, "url": url, "params": params,
-                           "body": json.loads(data) if data else None, "headers": dict(headers or {})})
-        if not self.script:
-            raise AssertionError(f"unexpected request {method} {url}")
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
-
-def scripted_client(script):
-    """``(client, session)``: the session records every call the client made."""
-    session = ScriptedSession(script)
-    clock = Clock()
-    client = GraphClient(BASE, lambda: "token", session=session, sleep=clock.sleep, clock=clock)
+def scripted(script):
+    client, session, dummy = scripted_client(script)
     return client, session
-
-
-def path_of(call):
-    return call["url"][len(BASE) + len("/v1.0"):]
 
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
@@ -138,13 +80,13 @@ def test_alternate_key_path():
 
 
 def test_find_returns_none_on_404_without_waiting():
-    client, session = scripted_client([graph_error(404, "Request_ResourceNotFound", "not found")])
+    client, session = scripted([graph_error(404, "Request_ResourceNotFound", "not found")])
     assert find_service_principal(client, APP_ID) is None
     assert len(session.calls) == 1
 
 
 def test_upsert_rides_out_replication_lag_and_returns_the_created_object():
-    client, session = scripted_client([
+    client, session = scripted([
         graph_error(400, "Request_BadRequest", LAG),
         graph_error(404, "Request_ResourceNotFound", "not found"),
         response(201, SP),
@@ -156,7 +98,7 @@ def test_upsert_rides_out_replication_lag_and_returns_the_created_object():
 
 
 def test_upsert_of_an_existing_one_reads_it_back():
-    client, session = scripted_client([response(204), response(200, SP)])
+    client, session = scripted([response(204), response(200, SP)])
     assert upsert_service_principal(client, APP_ID, {}) == SP
     assert [c["method"] for c in session.calls] == ["PATCH", "GET"]
 
@@ -181,19 +123,19 @@ def test_principal_by_object_id_costs_no_request():
 
 
 def test_principal_by_app_id_is_looked_up():
-    client, session = scripted_client([response(200, SP)])
+    client, session = scripted([response(200, SP)])
     principal = resolve_principal(client, None, APP_ID)
     assert principal.id == SP["id"] and path_of(session.calls[0]) == sp_path(APP_ID)
 
 
 def test_missing_principal_by_app_id_is_predicted_in_check_mode():
-    client, session = scripted_client([graph_error(404, "Request_ResourceNotFound", "not found")])
+    client, session = scripted([graph_error(404, "Request_ResourceNotFound", "not found")])
     principal = resolve_principal(client, None, APP_ID, check_mode=True)
     assert not principal.exists and principal.app_id == APP_ID and len(session.calls) == 1
 
 
 def test_missing_principal_by_app_id_fails_a_real_run_after_waiting():
-    client, dummy = scripted_client([graph_error(404, "Request_ResourceNotFound", "not found")] * 50 + [collection([])])
+    client, dummy = scripted([graph_error(404, "Request_ResourceNotFound", "not found")] * 50 + [collection([])])
     with pytest.raises(PrincipalError) as info:
         resolve_principal(client, None, APP_ID, check_mode=False)
     assert info.value.option == "principal_app_id"
