@@ -84,11 +84,7 @@ def grant(client, principal_id, resource_id, role_id):
 
 
 def revoke(client, resource_id, assignment_id):
-    try:
-        client.delete(f"/servicePrincipals/{resource_id}/appRoleAssignedTo/{assignment_id}")
-    except GraphError as exc:
-        if not exc.not_found:
-            raise
+    client.delete_optional(f"/servicePrincipals/{resource_id}/appRoleAssignedTo/{assignment_id}")
 
 
 def predicted(principal_id, resource_sp, role_id):

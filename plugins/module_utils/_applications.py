@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ._graph import GraphError, alternate_key, is_replication_lag, odata_quote
+from ._graph import alternate_key, is_replication_lag, odata_quote
 
 APP_SELECT = ("id,appId,uniqueName,displayName,signInAudience,tags,notes,web,requiredResourceAccess,"
               "keyCredentials,publisherDomain,createdDateTime")
@@ -69,12 +69,7 @@ def find_application(client, unique_name=None, app_id=None, object_id=None, sele
         path = f"/applications/{object_id}"
     else:
         raise ValueError("one of unique_name, app_id or object_id is required")
-    try:
-        return client.get(path, params=params, retry_on=retry)
-    except GraphError as exc:
-        if exc.not_found:
-            return None
-        raise
+    return client.get_optional(path, params=params, retry_on=retry)
 
 
 def find_by_display_name(client, display_name, select=APP_SELECT):
@@ -170,18 +165,7 @@ def update_application(client, object_id, patch):
 
 
 def delete_application(client, object_id):
-    try:
-        client.delete(f"/applications/{object_id}", retry_on=None)
-    except GraphError as exc:
-        if not exc.not_found:
-            raise
-
-
-def apply_patch(current, patch):
-    """What the application looks like after ``patch`` (for check mode and return values)."""
-    result = dict(current)
-    result.update(patch)
-    return result
+    client.delete_optional(f"/applications/{object_id}")
 
 
 def managed_view(app):

@@ -149,11 +149,7 @@ def assign(client, principal_id, definition, directory_scope_id):
 
 
 def unassign(client, assignment_id):
-    try:
-        client.delete(f"{ROLE_ASSIGNMENTS}/{assignment_id}")
-    except GraphError as exc:
-        if not exc.not_found:
-            raise
+    client.delete_optional(f"{ROLE_ASSIGNMENTS}/{assignment_id}")
 
 
 def predicted(principal_id, definition, directory_scope_id):

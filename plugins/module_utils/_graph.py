@@ -328,6 +328,16 @@ class GraphClient:
                 return None
             raise
 
+    def delete_optional(self, path, **kwargs):
+        """DELETE an object; ``False`` when it was gone already (404)."""
+        try:
+            self.delete(path, **kwargs)
+        except GraphError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
     def get_all(self, path, params=None, headers=None, limit=None, **kwargs):
         """All items of a collection, following ``@odata.nextLink`` (headers re-sent on each page)."""
         items = []
@@ -338,6 +348,13 @@ class GraphClient:
             if not link or (limit is not None and len(items) >= limit):
                 return items if limit is None else items[:limit]
             page = self.request("GET", link, headers=headers, **kwargs).body or {}
+
+
+def after_patch(current, patch):
+    """An object as it reads after a PATCH: the sent properties replace the old ones whole."""
+    result = dict(current)
+    result.update(patch)
+    return result
 
 
 def new_session(verify=True, retries=0):

@@ -13,7 +13,7 @@ repeated request updates the one that exists instead of creating a second one.
 from __future__ import annotations
 
 from ._applications import merge_list
-from ._graph import GraphError, alternate_key, is_replication_lag
+from ._graph import alternate_key, is_replication_lag
 from ._resources import is_guid
 
 SP_SELECT = "id,appId,displayName,tags,notes,servicePrincipalType,appRoleAssignmentRequired"
@@ -43,12 +43,7 @@ def find_service_principal(client, app_id, select=SP_SELECT, wait_for_replicatio
     step has just created; a principal that really does not exist then costs the lag timeout.
     """
     retry = is_replication_lag if wait_for_replication else None
-    try:
-        return client.get(sp_path(app_id), params={"$select": select} if select else None, retry_on=retry)
-    except GraphError as exc:
-        if exc.not_found:
-            return None
-        raise
+    return client.get_optional(sp_path(app_id), params={"$select": select} if select else None, retry_on=retry)
 
 
 def application_defaults(client, app_id):
@@ -112,17 +107,7 @@ def update_service_principal(client, object_id, patch):
 
 
 def delete_service_principal(client, object_id):
-    try:
-        client.delete(f"/servicePrincipals/{object_id}")
-    except GraphError as exc:
-        if not exc.not_found:
-            raise
-
-
-def apply_patch(current, patch):
-    result = dict(current)
-    result.update(patch)
-    return result
+    client.delete_optional(f"/servicePrincipals/{object_id}")
 
 
 def managed_view(sp):

@@ -184,7 +184,6 @@ application:
 from ansible_collections.m365.cba.plugins.module_utils._applications import (
     ApplicationInputError,
     SIGN_IN_AUDIENCES,
-    apply_patch,
     creation_body,
     delete_application,
     desired_changes,
@@ -197,6 +196,7 @@ from ansible_collections.m365.cba.plugins.module_utils._applications import (
     validate_tags,
     validate_unique_name,
 )
+from ansible_collections.m365.cba.plugins.module_utils._graph import after_patch
 from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
 from ansible_collections.m365.cba.plugins.module_utils._resources import ResolveError, ResourceResolver
 
@@ -236,14 +236,14 @@ def ensure_present(gm, current):
             gm.fail("required to create the application", option="display_name")
         body = creation_body(params["unique_name"], wanted)
         if gm.check_mode:
-            after = apply_patch({"uniqueName": params["unique_name"]}, body)
+            after = after_patch({"uniqueName": params["unique_name"]}, body)
         else:
             after = upsert_application(gm.client, params["unique_name"], body)
         gm.exit(True, application=normalise(after), diff=gm.diff({}, managed_view(after)))
     patch = desired_changes(current, wanted, params["purge_tags"], params["purge_web_redirect_uris"], params["purge_api_permissions"])
     if patch and not gm.check_mode:
         update_application(gm.client, current["id"], patch)
-    after = apply_patch(current, patch)
+    after = after_patch(current, patch)
     gm.exit(bool(patch), application=normalise(after), diff=gm.diff(managed_view(current), managed_view(after)))
 
 

@@ -133,11 +133,11 @@ service_principal:
 
 from ansible_collections.m365.cba.plugins.module_utils._applications import ApplicationInputError, validate_tags
 from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError, is_replication_lag
+from ansible_collections.m365.cba.plugins.module_utils._graph import after_patch
 from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
 from ansible_collections.m365.cba.plugins.module_utils._resources import is_guid
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import (
     application_defaults,
-    apply_patch,
     creation_body,
     delete_service_principal,
     desired_changes,
@@ -178,7 +178,7 @@ def ensure_present(gm, app_id, current):
     patch = desired_changes(current, wanted, params["purge_tags"])
     if patch and not gm.check_mode:
         update_service_principal(gm.client, current["id"], patch)
-    after = apply_patch(current, patch)
+    after = after_patch(current, patch)
     gm.exit(bool(patch), service_principal=normalise(after), diff=gm.diff(managed_view(current), managed_view(after)))
 
 
