@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from ._graph import alternate_key, is_replication_lag, odata_quote
+from ._resources import known_app_role
 
 APP_SELECT = ("id,appId,uniqueName,displayName,signInAudience,tags,notes,web,requiredResourceAccess,"
               "keyCredentials,publisherDomain,createdDateTime")
@@ -134,6 +135,22 @@ def desired_changes(current, wanted, purge_tags=False, purge_redirect_uris=False
         if not same_required_resource_access(rra, current.get("requiredResourceAccess")):
             patch["requiredResourceAccess"] = rra
     return patch
+
+
+def requested_permissions(api_permissions, current, resolver):
+    """requiredResourceAccess entries for ``api_permissions``.
+
+    When the application already requests every one of them by its published ID, nothing needs to
+    be read; otherwise each name is resolved against the resource's service principal.
+    """
+    pairs = [(entry["resource"], permission) for entry in api_permissions for permission in entry["permissions"]]
+    known = [known_app_role(resource, permission) for resource, permission in pairs]
+    held = {(r.get("resourceAppId"), a.get("id")) for r in (current or {}).get("requiredResourceAccess") or []
+            for a in r.get("resourceAccess") or [] if a.get("type") == "Role"}
+    if not all(k is not None and k in held for k in known):
+        resolved = [resolver.app_role_id(resource, permission, option="api_permissions") for resource, permission in pairs]
+        known = [(app_id, role_id) for app_id, dummy, role_id in resolved]
+    return [{"resourceAppId": app_id, "resourceAccess": [{"id": role_id, "type": "Role"}]} for app_id, role_id in known]
 
 
 def creation_body(unique_name, wanted):

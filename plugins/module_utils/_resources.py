@@ -105,6 +105,17 @@ class ResourceResolver:
         return app_id, sp, find_app_role(sp, permission, option)["id"]
 
 
+def known_app_role(resource, permission):
+    """``(resource appId, app role id)`` from the published IDs, or ``None`` when not known.
+
+    Only used to see that something is already in place without reading the resource; anything
+    to be written is resolved against the tenant's service principal.
+    """
+    app_id = RESOURCE_ALIASES.get(str(resource).strip().lower(), str(resource).strip())
+    role_id = WELL_KNOWN_APP_ROLES.get((app_id, permission))
+    return (app_id, role_id) if role_id else None
+
+
 def find_app_role(sp, permission, option="permissions"):
     """The enabled application-assignable app role of ``sp`` called ``permission`` (value or id)."""
     roles = [r for r in sp.get("appRoles") or [] if "Application" in (r.get("allowedMemberTypes") or ["Application"])]

@@ -190,6 +190,7 @@ from ansible_collections.m365.cba.plugins.module_utils._applications import (
     find_application,
     managed_view,
     normalise,
+    requested_permissions,
     update_application,
     upsert_application,
     validate_display_name,
@@ -201,7 +202,7 @@ from ansible_collections.m365.cba.plugins.module_utils._module import GraphModul
 from ansible_collections.m365.cba.plugins.module_utils._resources import ResolveError, ResourceResolver
 
 
-def wanted_fields(params, resolver):
+def wanted_fields(params, current, resolver):
     wanted = {
         "displayName": params["display_name"],
         "signInAudience": params["sign_in_audience"],
@@ -210,12 +211,7 @@ def wanted_fields(params, resolver):
         "redirectUris": params["web_redirect_uris"],
     }
     if params["api_permissions"] is not None:
-        rra = []
-        for entry in params["api_permissions"]:
-            for permission in entry["permissions"]:
-                app_id, dummy, role_id = resolver.app_role_id(entry["resource"], permission, option="api_permissions")
-                rra.append({"resourceAppId": app_id, "resourceAccess": [{"id": role_id, "type": "Role"}]})
-        wanted["requiredResourceAccess"] = rra
+        wanted["requiredResourceAccess"] = requested_permissions(params["api_permissions"], current, resolver)
     return wanted
 
 
@@ -227,7 +223,7 @@ def ensure_absent(gm, current):
 
 def ensure_present(gm, current):
     params = gm.params
-    wanted = wanted_fields(params, ResourceResolver(gm.client))
+    wanted = wanted_fields(params, current, ResourceResolver(gm.client))
     if current is None:
         if not params["unique_name"]:
             key = "app_id" if params["app_id"] else "object_id"
