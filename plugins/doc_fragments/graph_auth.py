@@ -91,6 +91,9 @@ options:
       - If not set, the value of the E(M365_CBA_TOKEN_CACHE_DIR) environment variable is used.
     type: str
 notes:
+  - A credential given to the task always wins over the environment. From the environment, empty variables
+    are ignored and one credential is taken, in this order - E(AZURE_CLIENT_SECRET),
+    E(AZURE_CLIENT_CERTIFICATE_PATH) (with E(AZURE_CLIENT_CERTIFICATE_PASSWORD)), E(M365_CBA_ACCESS_TOKEN).
   - The identity needs these Microsoft Graph application permissions, with admin consent,
     depending on the module; C(Application.ReadWrite.All), C(AppRoleAssignment.ReadWrite.All),
     C(RoleManagement.ReadWrite.Directory) and C(Organization.Read.All) cover them all.

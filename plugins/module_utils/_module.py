@@ -13,6 +13,8 @@ errors into one ``fail_json`` shape: a message naming the option or the Graph ca
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ._auth import AuthError, Connection, TokenSource
@@ -24,10 +26,12 @@ def graph_argument_spec():
     return {
         "tenant_id": {"type": "str", "required": True, "fallback": (env_fallback, ["AZURE_TENANT_ID"])},
         "client_id": {"type": "str", "fallback": (env_fallback, ["AZURE_CLIENT_ID"])},
-        "client_secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_CLIENT_SECRET"])},
-        "client_certificate_path": {"type": "path", "fallback": (env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])},
-        "client_certificate_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])},
-        "access_token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["M365_CBA_ACCESS_TOKEN"])},
+        # The credentials fall back to the environment only after the task's own options are read:
+        # see credentials_from_environment().
+        "client_secret": {"type": "str", "no_log": True},
+        "client_certificate_path": {"type": "path"},
+        "client_certificate_password": {"type": "str", "no_log": True},
+        "access_token": {"type": "str", "no_log": True},
         "cloud": {"type": "str", "choices": ["global", "usgov_high", "usgov_dod", "china"], "fallback": (env_fallback, ["M365_CBA_CLOUD"])},
         "authority_host": {"type": "str", "fallback": (env_fallback, ["M365_CBA_AUTHORITY_HOST"])},
         "graph_endpoint": {"type": "str", "fallback": (env_fallback, ["M365_CBA_GRAPH_ENDPOINT"])},
@@ -38,6 +42,37 @@ def graph_argument_spec():
 
 
 CREDENTIAL_OPTIONS = ["client_secret", "client_certificate_path", "access_token"]
+
+# In the order a credential is taken from the environment when the task gives none (the order
+# azure-identity's EnvironmentCredential uses, then a pre-acquired token).
+CREDENTIAL_ENVIRONMENT = (
+    ("client_secret", "AZURE_CLIENT_SECRET", ()),
+    ("client_certificate_path", "AZURE_CLIENT_CERTIFICATE_PATH", (("client_certificate_password", "AZURE_CLIENT_CERTIFICATE_PASSWORD"),)),
+    ("access_token", "M365_CBA_ACCESS_TOKEN", ()),
+)
+
+
+def credentials_from_environment(params, environ=None):
+    """Fill in one credential from the environment when the task gives none.
+
+    Empty variables count as unset (AWX injects every field of a credential type, blank ones as
+    empty strings), and a credential set on the task always wins over the environment, so a
+    certificate given to the task is never refused because AZURE_CLIENT_SECRET is also set.
+    """
+    environ = os.environ if environ is None else environ
+    if any(params.get(name) for name in CREDENTIAL_OPTIONS):
+        if params.get("client_certificate_path") and not params.get("client_certificate_password"):
+            params["client_certificate_password"] = environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None
+        return params
+    for name, variable, companions in CREDENTIAL_ENVIRONMENT:
+        value = environ.get(variable)
+        if value:
+            params[name] = os.path.expanduser(value) if name == "client_certificate_path" else value
+            for companion, companion_variable in companions:
+                if not params.get(companion):
+                    params[companion] = environ.get(companion_variable) or None
+            break
+    return params
 
 
 class GraphModule:
@@ -51,7 +86,10 @@ class GraphModule:
             mutually_exclusive=[CREDENTIAL_OPTIONS] + list(mutually_exclusive or []),
             **kwargs,
         )
-        self.params = self.module.params
+        self.params = credentials_from_environment(self.module.params)
+        for secret in ("client_secret", "client_certificate_password", "access_token"):
+            if self.params.get(secret):
+                self.module.no_log_values.add(self.params[secret])
         self.check_mode = self.module.check_mode
         self._client = None
         self._tokens = None
@@ -86,6 +124,8 @@ class GraphModule:
     def fail(self, error, option=None, **result):
         """One failure shape for GraphError, AuthError, CertificateError and plain messages."""
         if isinstance(error, GraphError):
+            if option is None and error.status == 401 and self.params.get("access_token"):
+                option = "access_token"  # Graph refused the token the user gave
             msg = f"{option}: {error}" if option else str(error)
             hint = _permission_hint(error)
             if hint:
