@@ -18,7 +18,7 @@ EMU := PYTHONPATH=$(CURDIR)/tests/emulator $(PY) -m m365emu
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv collection demo test units integration sanity lint docs changelog-lint emulator-start emulator-stop clean
+.PHONY: help venv collection demo test units integration e2e awx reliability sanity lint docs changelog-lint emulator-start emulator-stop clean
 
 help:
 	@echo "make demo    run the demo playbook against the local emulator"
@@ -83,7 +83,18 @@ docs: collection
 changelog-lint: venv
 	$(BIN)/antsibull-changelog lint
 
-test: units integration sanity lint docs changelog-lint
+# End-to-end runs of the role and playbooks, AWX/runner/builder, and reliability (faults, bad input,
+# secrets, interruption, concurrency), each against in-process emulators.
+e2e: collection
+	$(PY) -m pytest -q tests/e2e
+
+awx: collection
+	$(PY) -m pytest -q tests/awx
+
+reliability: collection
+	$(PY) -m pytest -q tests/reliability
+
+test: units integration e2e awx reliability sanity lint docs changelog-lint
 	@echo "make test: all checks passed"
 
 clean:
