@@ -18,7 +18,7 @@ EMU := PYTHONPATH=$(CURDIR)/tests/emulator $(PY) -m m365emu
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv collection demo test units integration e2e awx reliability sanity lint docs changelog-lint emulator-start emulator-stop clean
+.PHONY: help venv collection demo bench test units integration e2e awx reliability sanity lint docs changelog-lint emulator-start emulator-stop clean
 
 help:
 	@echo "make demo    run the demo playbook against the local emulator"
@@ -96,6 +96,10 @@ reliability: collection
 
 test: units integration e2e awx reliability sanity lint docs changelog-lint
 	@echo "make test: all checks passed"
+
+# Timings (not part of make test): writes docs/benchmarks.md. SCALES=10,100 for a shorter run.
+bench: collection
+	$(PY) tests/bench/bench.py --scales $(or $(SCALES),10,100,500)
 
 clean:
 	-$(EMU) stop --state-dir $(EMU_DIR) >/dev/null 2>&1

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmark of playbooks/setup.yml against the emulator (``make bench``; not part of ``make test``).
+
+* the wall time of a no-change re-run per tenant, as a ratio to a baseline play with the same number
+  of no-op module tasks (``ansible.builtin.ping``), the two interleaved, median of the repetitions;
+* Graph and token requests per tenant and per route, for a fresh and a no-change run;
+* scaling: fresh and no-change runs over growing tenant counts, per-tenant wall time, the control
+  node's peak memory and the emulator's share of the CPU.
+
+Writes the results with the machine, versions, date and raw numbers to docs/benchmarks.md.
+Usage: python tests/bench/bench.py [--scales 10,100,500] [--repeat 5] [--forks 5] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "emulator"))
+
+from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+
+# Module tasks the role runs per tenant on a no-change re-run (organization_info, certificate,
+# application, application_certificate, service_principal, app_role_assignment,
+# directory_role_assignment, app_token_info, copy of the report).
+MODULE_TASKS = 9
+MEASURE = ("import resource, subprocess, sys\n"
+           "rc = subprocess.call(sys.argv[1:])\n"
+           "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+           "sys.stderr.write('@@rusage %d %f %f\\n' % (usage.ru_maxrss, usage.ru_utime, usage.ru_stime))\n"
+           "sys.exit(rc)\n")
+
+
+def write_inventory(emu, hosts, path):
+    """An inventory of the emulator's tenants ``hosts`` (JSON is YAML)."""
+    tenants = {t["name"]: t for t in emu.tenants}
+    inventory = {"all": {"children": {"tenants": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "m365_cba_authority_host": emu.base_url, "m365_cba_graph_endpoint": emu.base_url,
+                 "m365_cba_ca_bundle": emu.ca_bundle},
+        "hosts": {name: {"m365_cba_tenant_id": tenants[name]["tenant_id"],
+                         "m365_cba_client_id": tenants[name]["bootstrap"]["client_id"],
+                         "m365_cba_client_certificate_path": tenants[name]["bootstrap"]["certificate_path"]}
+                  for name in hosts}}}}}
+    path.write_text(json.dumps(inventory))
+    return path
+
+
+def write_baseline(path):
+    tasks = [{"name": f"No-op module task {n}", "ansible.builtin.ping": None} for n in range(MODULE_TASKS)]
+    path.write_text(json.dumps([{"name": "Baseline", "hosts": "tenants", "gather_facts": False, "tasks": tasks}]))
+    return path
+
+
+class Runner:
+    def __init__(self, work, forks):
+        self.work = work
+        self.forks = forks
+        self.vars_file = work / "vars.json"
+        self.vars_file.write_text(json.dumps({
+            "m365_cba_pfx_password": secrets.token_urlsafe(18),
+            "m365_cba_certificate_dir": str(work / "certs" / "{{ inventory_hostname }}"),
+            "m365_cba_token_cache_dir": str(work / "token-cache"),
+        }))
+
+    def run(self, playbook, inventory):
+        """``(seconds, peak RSS in MiB, children CPU seconds)``; raises when the play fails."""
+        env = dict(os.environ, ANSIBLE_FORKS=str(self.forks), ANSIBLE_STDOUT_CALLBACK="default")
+        command = [sys.executable, "-c", MEASURE, str(Path(sys.executable).parent / "ansible-playbook"),
+                   "-i", str(inventory), "-e", f"@{self.vars_file}", str(playbook)]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=self.work)
+        seconds = time.perf_counter() - started
+        if done.returncode:
+            raise RuntimeError(f"{playbook} failed (rc {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+        line = next(x for x in done.stderr.splitlines() if x.startswith("@@rusage"))
+        maxrss_kib, utime, stime = line.split()[1:]
+        return seconds, int(maxrss_kib) / 1024, float(utime) + float(stime)
+
+
+def per_tenant_requests(emu, tenants):
+    counters = emu.counters()
+    routes = {route: count / tenants for route, count in sorted(counters["routes"].items())}
+    graph = sum(count for route, count in counters["routes"].items() if " /v1.0/" in route) / tenants
+    tokens = sum(count for route, count in counters["routes"].items() if route.endswith("/oauth2/v2.0/token")) / tenants
+    return {"graph": graph, "token": tokens, "routes": routes}
+
+
+def ratio_benchmark(work, forks, tenants, repeat):
+    """The no-change re-run against the baseline, interleaved, median of ``repeat``."""
+    with Emulator(str(work / "emu-ratio"), tenants=tenants) as emu:
+        inventory = write_inventory(emu, [t["name"] for t in emu.tenants], work / "ratio-inventory.json")
+        (work / "ratio").mkdir()
+        runner = Runner(work / "ratio", forks)
+        emu.reset_requests()
+        runner.run(REPO / "playbooks" / "setup.yml", inventory)
+        fresh = per_tenant_requests(emu, tenants)
+        baseline_play = write_baseline(work / "baseline.json")
+        role, base = [], []
+        steady = None
+        for dummy in range(repeat):
+            emu.reset_requests()
+            role.append(runner.run(REPO / "playbooks" / "setup.yml", inventory)[0] / tenants)
+            steady = per_tenant_requests(emu, tenants)
+            base.append(runner.run(baseline_play, inventory)[0] / tenants)
+    return {"tenants": tenants, "role": role, "baseline": base, "ratio": statistics.median(role) / statistics.median(base),
+            "fresh_requests": fresh, "no_change_requests": steady}
+
+
+def scaling_benchmark(work, forks, scale):
+    with Emulator(str(work / f"emu-{scale}"), tenants=scale) as emu:
+        inventory = write_inventory(emu, [t["name"] for t in emu.tenants], work / f"inventory-{scale}.json")
+        (work / f"scale-{scale}").mkdir()
+        runner = Runner(work / f"scale-{scale}", forks)
+        cpu0 = time.process_time()
+        fresh, fresh_rss, fresh_cpu = runner.run(REPO / "playbooks" / "setup.yml", inventory)
+        emu_fresh = time.process_time() - cpu0
+        cpu0 = time.process_time()
+        steady, steady_rss, steady_cpu = runner.run(REPO / "playbooks" / "setup.yml", inventory)
+        emu_steady = time.process_time() - cpu0
+    return {"tenants": scale, "fresh_per_tenant": fresh / scale, "no_change_per_tenant": steady / scale,
+            "peak_rss_mib": max(fresh_rss, steady_rss),
+            "emulator_cpu_share_fresh": emu_fresh / (emu_fresh + fresh_cpu),
+            "emulator_cpu_share_no_change": emu_steady / (emu_steady + steady_cpu)}
+
+
+def versions():
+    import ansible  # pylint: disable=import-outside-toplevel
+    import msal  # pylint: disable=import-outside-toplevel
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
+            "cores": os.cpu_count(), "python": platform.python_version(), "ansible_core": ansible.__version__,
+            "msal": msal.__version__}
+
+
+def report(machine, ratio, scaling, forks):
+    lines = ["# Benchmarks", "", "Measured by `make bench` (tests/bench/bench.py) against the local emulator. Raw numbers below.", "",
+             f"- Date: {machine['date']}", f"- Machine: {machine['cpu']}, {machine['cores']} cores",
+             f"- Python {machine['python']}, ansible-core {machine['ansible_core']}, msal {machine['msal']}, forks {forks}", "",
+             "## No-change re-run against Ansible's own floor", "",
+             f"{ratio['tenants']} tenants; per-tenant wall time of `playbooks/setup.yml` when nothing changes, against a play with the"
+             f" same number of no-op module tasks ({MODULE_TASKS} x `ansible.builtin.ping`), interleaved, median of {len(ratio['role'])}.", "",
+             "| | median s/tenant | runs (s/tenant) |", "| --- | --- | --- |",
+             f"| setup role, no change | {statistics.median(ratio['role']):.3f} | {', '.join(f'{x:.3f}' for x in ratio['role'])} |",
+             f"| baseline ({MODULE_TASKS} x ping) | {statistics.median(ratio['baseline']):.3f} | {', '.join(f'{x:.3f}' for x in ratio['baseline'])} |",
+             "", f"**Ratio: {ratio['ratio']:.2f} x the baseline** (target <= 1.3).", "",
+             "## Requests per tenant", "",
+             f"Fresh setup: {ratio['fresh_requests']['graph']:.1f} Graph requests, {ratio['fresh_requests']['token']:.1f} token requests.",
+             f"No-change re-run: {ratio['no_change_requests']['graph']:.1f} Graph requests, {ratio['no_change_requests']['token']:.1f} token requests.",
+             "", "| route | fresh | no change |", "| --- | --- | --- |"]
+    routes = sorted(set(ratio["fresh_requests"]["routes"]) | set(ratio["no_change_requests"]["routes"]))
+    for route in routes:
+        lines.append(f"| `{route}` | {ratio['fresh_requests']['routes'].get(route, 0):.1f} | {ratio['no_change_requests']['routes'].get(route, 0):.1f} |")
+    lines += ["", "## Scaling", "", "| tenants | fresh s/tenant | no-change s/tenant | control-node peak RSS (MiB) | emulator CPU share fresh / no change |",
+              "| --- | --- | --- | --- | --- |"]
+    for row in scaling:
+        lines.append(f"| {row['tenants']} | {row['fresh_per_tenant']:.3f} | {row['no_change_per_tenant']:.3f} | {row['peak_rss_mib']:.0f} | "
+                     f"{row['emulator_cpu_share_fresh']:.0%} / {row['emulator_cpu_share_no_change']:.0%} |")
+    if len(scaling) > 1:
+        first = scaling[0]["no_change_per_tenant"]
+        spread = max(abs(row["no_change_per_tenant"] / first - 1) for row in scaling)
+        lines += ["", f"No-change per-tenant time varies by at most {spread:.0%} from {scaling[0]['tenants']} to {scaling[-1]['tenants']} tenants"
+                  " (target: within 15 %)."]
+    lines += ["", "## Raw", "", "```json", json.dumps({"machine": machine, "ratio": ratio, "scaling": scaling}, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="10,100,500")
+    parser.add_argument("--ratio-tenants", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--forks", type=int, default=5)
+    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    if not os.environ.get("ANSIBLE_COLLECTIONS_PATH"):
+        sys.exit("set ANSIBLE_COLLECTIONS_PATH to a directory holding ansible_collections/m365/cba (make bench does)")
+    with tempfile.TemporaryDirectory(prefix="m365cba-bench-") as tmp:
+        work = Path(tmp)
+        ratio = ratio_benchmark(work, args.forks, args.ratio_tenants, args.repeat)
+        print(f"ratio {ratio['ratio']:.2f}", flush=True)
+        scaling = []
+        for scale in [int(s) for s in args.scales.split(",") if s]:
+            scaling.append(scaling_benchmark(work, args.forks, scale))
+            print(json.dumps(scaling[-1]), flush=True)
+    Path(args.out).write_text(report(versions(), ratio, scaling, args.forks), encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
