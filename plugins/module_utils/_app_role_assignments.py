@@ -66,6 +66,8 @@ def grant(client, principal_id, resource_id, role_id):
     Waits out a principal that has not replicated yet (400 "Not a valid reference update", 404).
     When the answer is lost, or Graph says the assignment already exists, the principal's
     assignments are read again and the existing one is returned instead of sending a second POST.
+    After "already exists" (made a moment ago, by a concurrent run for example) the read is repeated
+    until a lagging replica shows the assignment.
     """
     def recover():
         found = _find(list_assignments(client, principal_id, resource_id), role_id)
@@ -77,7 +79,7 @@ def grant(client, principal_id, resource_id, role_id):
                            retry_on=is_replication_lag, recover=recover)
     except GraphError as exc:
         if exc.status == 400 and ALREADY_EXISTS in (exc.message or "").lower():
-            found = recover()
+            found = client.wait_for(recover)
             if found is not None:
                 return found.body
         raise

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ from ._clouds import get_cloud
 
 # A cached token is used only while it has at least this many seconds left.
 TOKEN_MIN_REMAINING = 300
+# Token requests that failed for a passing reason (5xx, a broken connection): how often to ask in
+# all, and the first wait between two attempts (doubled each time).
+TOKEN_ATTEMPTS = 3
+TOKEN_RETRY_WAIT = 1.0
 
 
 class AuthError(Exception):
@@ -92,6 +97,13 @@ class Connection:
         if self.ca_bundle:
             if not os.path.isfile(self.ca_bundle):
                 raise AuthError(f"CA bundle not found: {self.ca_bundle}", option="ca_bundle")
+            try:
+                with open(self.ca_bundle, "rb") as handle:
+                    holds_certificate = b"-----BEGIN CERTIFICATE-----" in handle.read()
+            except OSError as exc:
+                raise AuthError(f"cannot read {self.ca_bundle}: {exc.strerror}", option="ca_bundle") from None
+            if not holds_certificate:
+                raise AuthError(f"{self.ca_bundle} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", option="ca_bundle")
             return self.ca_bundle
         return bool(self.validate_certs)
 
@@ -324,23 +336,50 @@ class TokenSource:
             )
         return self._app
 
+    def _request_token(self, scopes):
+        """``acquire_token_for_client``, asked again when the token endpoint answered 5xx or the
+        connection broke (bounded). msal replays a failed answer from its own cache for a while, so a
+        retry uses a new msal client."""
+        attempt = 0
+        while True:
+            try:
+                self.requests_made += 1
+                return self._msal_app().acquire_token_for_client(scopes=scopes)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                attempt += 1
+                if attempt >= TOKEN_ATTEMPTS or not _transient(exc):
+                    raise
+                self._app = None
+                time.sleep(TOKEN_RETRY_WAIT * 2 ** (attempt - 1))
+
     def _acquire(self, resource):
         from ._clouds import Cloud  # pylint: disable=import-outside-toplevel
 
         try:
-            app = self._msal_app()
-            self.requests_made += 1
-            result = app.acquire_token_for_client(scopes=[Cloud.scope_for(resource)])
+            result = self._request_token([Cloud.scope_for(resource)])
         except ValueError as exc:
             # msal raises ValueError when the authority's discovery document cannot be read,
             # which is what an unknown tenant or a wrong authority host looks like.
             raise AuthError(_clean(str(exc)), option="tenant_id") from None
         except Exception as exc:  # pylint: disable=broad-exception-caught
+            # A certificate the endpoint's TLS chain does not verify against is a ca_bundle matter.
+            option = "ca_bundle" if "SSLError" in type(exc).__name__ or "CERTIFICATE_VERIFY_FAILED" in str(exc) else "authority_host"
             raise AuthError(f"token request to {self.connection.authority_base} failed: {type(exc).__name__}: {_clean(str(exc))}",
-                            option="authority_host") from None
+                            option=option) from None
         if "access_token" in result:
             return result
         raise _auth_error_from(result)
+
+
+def _transient(exc):
+    """True for a token request failure that asking again may cure: a 5xx answer, or a connection
+    that broke or timed out (not a TLS failure, which is configuration)."""
+    if type(exc).__name__ == "MsalServiceError":
+        return re.search(r"\b5\d\d\b", str(exc)) is not None
+    import requests  # pylint: disable=import-outside-toplevel
+
+    return (isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
+            and not isinstance(exc, requests.exceptions.SSLError))
 
 
 # AADSTS codes and the option most likely at fault.

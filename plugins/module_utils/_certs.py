@@ -122,6 +122,10 @@ def load_credential_file(path, password=None, option="client_certificate_path", 
     else:
         loaded = load_pfx(data, password, option, password_option)
     check_key_matches(loaded.private_key, loaded.certificate, option)
+    if rsa_key_size(loaded.private_key) is None:
+        # Client assertions for Microsoft Entra ID are signed with RS256 or PS256: RSA keys only.
+        raise CertificateError(f"the private key is {type(loaded.private_key).__name__}, not RSA; "
+                               "Microsoft Entra ID accepts client assertions signed with an RSA key only", option)
     return loaded
 
 

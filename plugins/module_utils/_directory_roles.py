@@ -130,7 +130,8 @@ def assign(client, principal_id, definition, directory_scope_id):
 
     Waits out a principal that has not replicated yet. When the answer is lost, or Graph reports a
     conflicting (already existing) assignment, the principal's assignments are read again and the
-    existing one is returned instead of sending a second POST.
+    existing one is returned instead of sending a second POST; after a conflict the read is repeated
+    until a lagging replica shows the assignment.
     """
     def recover():
         found = next((a for a in list_assignments(client, principal_id, directory_scope_id) if _defines(definition, a)), None)
@@ -142,7 +143,7 @@ def assign(client, principal_id, definition, directory_scope_id):
         return client.post(ROLE_ASSIGNMENTS, body, retry_on=is_replication_lag, recover=recover)
     except GraphError as exc:
         if exc.status == 400 and CONFLICT in (exc.message or "").lower():
-            found = recover()
+            found = client.wait_for(recover)
             if found is not None:
                 return found.body
         raise

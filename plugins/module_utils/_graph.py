@@ -222,7 +222,8 @@ class GraphClient:
         except requests.exceptions.ConnectTimeout as exc:
             raise _NotSent(str(exc)) from None
         except requests.exceptions.SSLError as exc:
-            raise GraphError(f"TLS error talking to {urlsplit(url).netloc}: {exc}", method=method, path=urlsplit(url).path) from None
+            raise GraphError(f"TLS error talking to {urlsplit(url).netloc} (check ca_bundle and validate_certs): {exc}",
+                             method=method, path=urlsplit(url).path) from None
         except requests.exceptions.ConnectionError as exc:
             if _never_connected(exc):
                 raise _NotSent(str(exc)) from None
@@ -306,6 +307,22 @@ class GraphClient:
             if attempt >= self.policy.max_attempts or self._clock() - started + wait > self.policy.total_timeout:
                 raise error
             self._sleep(wait)
+
+    def wait_for(self, lookup):
+        """Call ``lookup()`` until it returns something other than None, waiting like the
+        replication-lag retry (bounded by ``policy.lag_timeout``); None when it never does. For an
+        object Graph says exists (a conflict) that a list read, served by a lagging replica, misses."""
+        started = self._clock()
+        attempt = 0
+        while True:
+            found = lookup()
+            if found is not None:
+                return found
+            wait = self.policy.lag_wait(attempt)
+            if self._clock() - started + wait > self.policy.lag_timeout:
+                return None
+            self._sleep(wait)
+            attempt += 1
 
     def get(self, path, params=None, **kwargs):
         return self.request("GET", path, params=params, **kwargs).body

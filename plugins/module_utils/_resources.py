@@ -100,7 +100,8 @@ class ResourceResolver:
                 return app_id, None, permission
             role_id = WELL_KNOWN_APP_ROLES.get((app_id, permission))
             if role_id is None:
-                raise ResolveError(f"cannot read the service principal of '{resource}' to resolve '{permission}'; give the app role ID instead", option)
+                raise ResolveError(f"no service principal '{resource}' found (or readable) in this tenant to resolve '{permission}'; "
+                                   "check the resource's name, or give its appId and the app role ID", option)
             return app_id, None, role_id
         return app_id, sp, find_app_role(sp, permission, option)["id"]
 
