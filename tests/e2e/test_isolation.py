@@ -42,6 +42,5 @@ def test_failed_tenant_does_not_stop_the_others(isolation, emulator):
 
 def test_summary_lists_the_failed_tenant(isolation):
     run = isolation["run"]
-    assert run.failures("localhost") == 0, run.describe()
     assert "broken: FAILED (see the errors above)" in run.summary, run.summary
     assert [line for line in run.summary if line.startswith("healthy: verified |")], run.summary
