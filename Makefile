@@ -101,6 +101,12 @@ test: units integration e2e awx reliability sanity lint docs changelog-lint
 bench: collection
 	$(PY) tests/bench/bench.py --scales $(or $(SCALES),10,100,500)
 
+# Soak (not part of make test): 10 runs of the setup over 20 emulator tenants = 200 tenant-runs, 5 % random
+# faults; writes the result to docs/soak.md.
+.PHONY: soak
+soak: collection
+	$(PY) tests/soak/soak.py --runs 10 --tenants 20 --fault-rate 0.05 --seed 20261127 --workdir $(BUILD)/soak --report docs/soak.md
+
 clean:
 	-$(EMU) stop --state-dir $(EMU_DIR) >/dev/null 2>&1
 	rm -rf $(BUILD) tests/output

@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fault matrix: every step of the setup role against every fault Microsoft Graph and Entra ID produce.
+
+One emulator tenant per case, all set up by one ``ansible-playbook`` run (a fork per tenant, the free
+strategy), so that the matrix costs one run rather than one per case:
+
+* each Graph route the role's modules use (organization, application upsert / GET / PATCH, service
+  principal upsert, appRoleAssignedTo, roleAssignments) x {429 with Retry-After, 503, dropped
+  connection}, each fault twice in a row;
+* replication lag: 30 s on the new application (the step every later one waits for), 3 s on every
+  write of a tenant;
+* the token endpoint answering 5xx, for the bootstrap identity and for the new application's proof;
+* faults that outlast the retry budget: the run must fail for that tenant with an error naming the
+  request and the status, leave nothing half-made that a re-run cannot finish, and the next run
+  (without the fault) converges.
+
+Afterwards every tenant holds exactly one application (our unique name), one service principal, one
+Exchange.ManageAsApp consent, the Exchange Administrator role once, and exactly the certificate whose
+key is on disk; the emulator's fault counters prove that each fault was really served.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "soak"))
+
+from harness import Fleet, check_tenant, fault  # noqa: E402  pylint: disable=wrong-import-position
+
+from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+
+FAULTS = {
+    "429": {"status": 429, "retry_after": 1, "count": 2},
+    "503": {"status": 503, "count": 2},
+    "drop": {"drop": True, "count": 2},
+}
+GRAPH_STEPS = ("organization", "app_get", "app_upsert", "app_patch", "sp_upsert", "consent", "role_assignment")
+
+# tenant name -> fault rules (a function of the tenant name)
+CASES = {f"{step.replace('_', '-')}-{kind}": [(step, rule)] for step in GRAPH_STEPS for kind, rule in FAULTS.items()}
+CASES.update({
+    # The bootstrap identity's first token request (Graph), and the new application's proof (Exchange).
+    "token-bootstrap-503": [("token", {"status": 503, "count": 1})],
+    "token-proof-500": [("token", {"status": 500, "count": 2, "after": 1})],
+    "lag-30s-application": [],
+    "lag-3s-everywhere": [],
+})
+# Faults that outlast the retry budget: the first run fails for the tenant, the next one converges.
+EXHAUSTED = {
+    "exhaust-organization-429": [("organization", {"status": 429, "retry_after": 1, "count": 1000})],
+    "exhaust-consent-drop": [("consent", {"drop": True, "count": 1000})],
+    "exhaust-token-proof-503": [("token", {"status": 503, "count": 1000, "after": 1})],
+}
+# What the failure must say: the request and what went wrong with it.
+EXHAUSTED_MESSAGES = {
+    "exhaust-organization-429": ("GET /v1.0/organization", "HTTP 429"),
+    "exhaust-consent-drop": ("/appRoleAssignedTo", "connection lost"),
+    "exhaust-token-proof-503": ("token request", "HTTP Error: 503"),
+}
+LAG_30 = "lag-30s-application"
+LAG_3 = "lag-3s-everywhere"
+ALL_CASES = dict(CASES, **EXHAUSTED)
+
+
+def _lag_watcher(emu, stop):
+    """Replication lag of 30 s for the application's creation in LAG_30, 1 s for its later writes."""
+    tenant_id = emu.tenant(LAG_30)["tenant_id"]
+    while not stop.is_set():
+        if any(r["tenant"] == tenant_id and r["method"] == "PATCH" and r["status"] == 201
+               and r["route"].startswith("PATCH /v1.0/applications(") for r in emu.requests()):
+            emu.update_settings(tenant_replication_lag={LAG_30: 1.0, LAG_3: 3.0})
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def matrix(ansible, tmp_path_factory):
+    """Every case set up by one run; the cases whose budget ran out set up again by a second run."""
+    workdir = tmp_path_factory.mktemp("faults")
+    with Emulator(str(workdir / "emulator"), seed=[{"name": name} for name in ALL_CASES], fault_seed=7) as emu:
+        rules = {}
+        for name, specs in ALL_CASES.items():
+            rules[name] = emu.add_faults([fault(route, name, **rule) for route, rule in specs])
+        emu.update_settings(tenant_replication_lag={LAG_30: 30.0, LAG_3: 3.0})
+        fleet = Fleet(emu, ansible.collection_dir, ansible.ansible_playbook, workdir, secrets.token_urlsafe(18),
+                      env=ansible.env, forks=len(ALL_CASES))
+        stop = threading.Event()
+        watcher = threading.Thread(target=_lag_watcher, args=(emu, stop), daemon=True)
+        watcher.start()
+        # The free strategy lets the other tenants go on while one waits out its fault.
+        first = fleet.run("faults", list(ALL_CASES), env={"ANSIBLE_STRATEGY": "free"})
+        stop.set()
+        watcher.join()
+        served = {rule["id"]: rule["applied"] for rule in emu.faults()}
+        applied = {name: [served[rule["id"]] for rule in made] for name, made in rules.items()}
+        requests_first = emu.requests()
+        checks_first = {name: check_tenant(emu, name, fleet.cert_dir(name), fleet.pfx_password) for name in ALL_CASES}
+        emu.clear_faults()
+        emu.update_settings(tenant_replication_lag={})
+        again = sorted(set(first.failed_hosts()) | {n for n, c in checks_first.items() if not c.ok})
+        second = fleet.run("after-faults", again) if again else None
+        checks = {name: check_tenant(emu, name, fleet.cert_dir(name), fleet.pfx_password) for name in ALL_CASES}
+        yield {"emu": emu, "fleet": fleet, "first": first, "second": second, "rerun": again, "applied": applied,
+               "requests": requests_first, "checks_first": checks_first, "checks": checks}
+
+
+def _tenant_requests(matrix, name):
+    tenant_id = matrix["emu"].tenant(name)["tenant_id"]
+    return [r for r in matrix["requests"] if r["tenant"] == tenant_id]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fault_is_ridden_out_within_the_budget(matrix, name):
+    first, check = matrix["first"], matrix["checks"][name]
+    assert name in first.recap, first.describe()
+    assert name not in first.failed_hosts(), f"{name}: {first.failures(name)}\n{first.describe()}"
+    assert check.ok, f"{name}: {check.problems}"
+    assert matrix["checks_first"][name].ok, f"{name} after the first run: {matrix['checks_first'][name].problems}"
+    for (route, rule), served in zip(ALL_CASES[name], matrix["applied"][name]):
+        assert served == rule["count"], f"{name}: the {route} fault was served {served} times, not {rule['count']}"
+    assert name not in matrix["rerun"]
+
+
+def test_replication_lag_was_waited_out(matrix):
+    """The lag tenants really saw a new object missing (404) or a stale reference and got past it."""
+    for name in (LAG_30, LAG_3):
+        lagged = [r for r in _tenant_requests(matrix, name) if r["status"] in (400, 404) and r["path"].startswith("/v1.0/")]
+        assert lagged, f"{name}: no request met replication lag; the case tested nothing"
+    waits = [r for r in _tenant_requests(matrix, LAG_30)
+             if r["status"] == 404 and r["route"].startswith("GET /v1.0/applications(")]
+    first_404 = min(r["time"] for r in waits)
+    last_404 = max(r["time"] for r in waits)
+    assert _seconds_between(first_404, last_404) >= 20, f"{LAG_30}: the application was missing only {first_404} .. {last_404}"
+
+
+def _seconds_between(start, end):
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+@pytest.mark.parametrize("name", sorted(EXHAUSTED))
+def test_exhausted_budget_fails_clearly_and_the_next_run_converges(matrix, name):
+    first, second = matrix["first"], matrix["second"]
+    assert name in first.failed_hosts(), f"{name} did not fail although the fault outlasts every retry\n{first.describe()}"
+    messages = " | ".join(first.failures(name))
+    assert all(text in messages for text in EXHAUSTED_MESSAGES[name]), messages
+    assert "Traceback" not in messages, messages
+    # What the failed run left is a prefix of the setup, never a duplicate.
+    problems = matrix["checks_first"][name].problems
+    assert not [p for p in problems if p.startswith(("2 ", "3 ")) or "times" in p], problems
+    assert second is not None and name in second.recap, "the failed tenant was not run again"
+    assert name not in second.failed_hosts(), f"{name}: {second.failures(name)}\n{second.describe()}"
+    assert matrix["checks"][name].ok, f"{name}: {matrix['checks'][name].problems}"
