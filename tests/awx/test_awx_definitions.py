@@ -48,9 +48,14 @@ def test_credential_type_is_valid_for_awx(credential_type):
 
 @pytest.mark.parametrize("credential_type", CREDENTIAL_TYPES, ids=lambda t: t["name"])
 def test_injected_names_are_what_the_collection_reads(credential_type, collection_import):
-    from ansible_collections.m365.cba.plugins.module_utils._module import graph_argument_spec  # pylint: disable=import-error
+    from ansible_collections.m365.cba.plugins.module_utils._module import (  # pylint: disable=import-error
+        CREDENTIAL_ENVIRONMENT,
+        graph_argument_spec,
+    )
 
     module_env = {name for option in graph_argument_spec().values() if "fallback" in option for name in option["fallback"][1]}
+    for dummy, variable, companions in CREDENTIAL_ENVIRONMENT:
+        module_env |= {variable} | {companion_variable for dummy2, companion_variable in companions}
     assert set(credential_type["injectors"]["env"]) <= module_env
     for variable in credential_type["injectors"]["extra_vars"]:
         assert variable in ROLE_OPTIONS and ROLE_OPTIONS[variable].get("no_log") is True
@@ -64,6 +69,7 @@ def test_injected_environment_gives_the_modules_one_credential(kind, collection_
     from ansible_collections.m365.cba.plugins.module_utils._auth import Connection, credential_for  # pylint: disable=import-error
     from ansible_collections.m365.cba.plugins.module_utils._module import (  # pylint: disable=import-error
         CREDENTIAL_OPTIONS,
+        credentials_from_environment,
         graph_argument_spec,
     )
 
@@ -85,7 +91,7 @@ def test_injected_environment_gives_the_modules_one_credential(kind, collection_
         monkeypatch.setenv(name, value)
     result = ArgumentSpecValidator(graph_argument_spec(), mutually_exclusive=[CREDENTIAL_OPTIONS]).validate({})
     assert result.error_messages == []
-    connection = Connection.from_params(result.validated_parameters)
+    connection = Connection.from_params(credentials_from_environment(result.validated_parameters))
     assert connection.authority_base.startswith("https://login.")
     assert connection.verify is True
     if kind == "certificate":
