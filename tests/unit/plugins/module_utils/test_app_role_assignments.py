@@ -27,6 +27,7 @@ def scripted(script):
     client, session, dummy = scripted_client(script)
     return client, session
 
+
 MANAGE = "dc50a0fb-09a3-484d-be87-e023b12c6440"
 EWS = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 V2 = "3a0b8b4e-0000-4000-8000-000000000002"
@@ -96,7 +97,7 @@ def test_list_filters_on_the_resource_and_reports_a_missing_principal():
 def test_grant_posts_to_the_resource_and_waits_for_a_new_principal():
     created = assignment(MANAGE, "new")
     client, session = scripted([graph_error(400, "Request_BadRequest", "Not a valid reference update."),
-                                       response(201, created)])
+                                response(201, created)])
     assert grant(client, PRINCIPAL, RESOURCE["id"], MANAGE) == created
     assert path_of(session.calls[1]) == f"/servicePrincipals/{RESOURCE['id']}/appRoleAssignedTo"
     assert session.calls[1]["body"] == {"principalId": PRINCIPAL, "resourceId": RESOURCE["id"], "appRoleId": MANAGE}
@@ -105,7 +106,7 @@ def test_grant_posts_to_the_resource_and_waits_for_a_new_principal():
 def test_a_lost_answer_is_looked_up_instead_of_posting_again():
     created = assignment(MANAGE, "made-before-the-drop")
     client, session = scripted([requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected"),
-                                       collection([assignment(EWS), created])])
+                                collection([assignment(EWS), created])])
     assert grant(client, PRINCIPAL, RESOURCE["id"], MANAGE) == created
     assert [c["method"] for c in session.calls] == ["POST", "GET"]
 

@@ -29,6 +29,7 @@ def scripted(script):
     client, session, dummy = scripted_client(script)
     return client, session
 
+
 EXCHANGE = "29232cdf-9323-42fd-ade2-1d097af3e4de"
 RECIPIENT = "31392ffb-586c-42d1-9346-e59415a2cc4e"
 GLOBAL = "62e90394-69f5-4237-9190-012177145e10"

@@ -21,6 +21,7 @@ from ansible_collections.m365.cba.plugins.module_utils._graph import (
 
 from graph_fakes import BASE, graph_error, response, scripted_client
 
+
 def make_client(script, policy=None, tokens=None):
     tokens = tokens if tokens is not None else []
 
