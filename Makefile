@@ -15,10 +15,12 @@ COLL := $(COLLECTIONS)/ansible_collections/m365/cba
 EMU_DIR := $(BUILD)/emulator
 EMU := PYTHONPATH=$(CURDIR)/tests/emulator $(PY) -m m365emu
 
+CHECKS := units integration e2e awx reliability sanity lint docs changelog-lint
+
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv collection demo bench test units integration e2e awx reliability sanity lint docs changelog-lint emulator-start emulator-stop clean
+.PHONY: help venv collection demo bench test $(CHECKS) $(CHECKS:%=%-run) lane-static lane-playbooks lane-faults emulator-start emulator-stop clean
 
 help:
 	@echo "make demo    run the demo playbook against the local emulator"
@@ -63,39 +65,65 @@ demo: collection
 	  fi; \
 	  $(MAKE) --no-print-directory emulator-stop; exit $$status
 
-units: venv
+# Each check can run alone (make units, make sanity, ...); the *-run forms expect the collection
+# copy to be in place already, so that make test builds it once.
+
+$(filter-out units changelog-lint,$(CHECKS)): collection
+	@$(MAKE) --no-print-directory $@-run
+
+units changelog-lint: venv
+	@$(MAKE) --no-print-directory $@-run
+
+units-run:
 	$(PY) -m pytest -q tests/unit
 
-integration: collection
+integration-run:
 	BUILD=$(BUILD) tests/run-integration.sh
-
-sanity: collection
-	tests/utils/place-get-pip.sh
-	cd $(COLL) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
-
-lint: collection
-	cd $(COLL) && $(BIN)/ansible-lint --offline
-
-docs: collection
-	$(BIN)/ansible-doc -l m365.cba
-	for m in plugins/modules/*.py; do $(BIN)/ansible-doc m365.cba.$$(basename $$m .py) >/dev/null; done
-
-changelog-lint: venv
-	$(BIN)/antsibull-changelog lint
 
 # End-to-end runs of the role and playbooks, AWX/runner/builder, and reliability (faults, bad input,
 # secrets, interruption, concurrency), each against in-process emulators.
-e2e: collection
+e2e-run:
 	$(PY) -m pytest -q tests/e2e
 
-awx: collection
+awx-run:
 	$(PY) -m pytest -q tests/awx
 
-reliability: collection
+reliability-run:
 	$(PY) -m pytest -q tests/reliability
 
-test: units integration e2e awx reliability sanity lint docs changelog-lint
+# ansible-test sanity gets a copy of its own, so that it can run beside the integration targets.
+SANITY_COLL := $(BUILD)/sanity/ansible_collections/m365/cba
+sanity-run:
+	rm -rf $(SANITY_COLL) && mkdir -p $(dir $(SANITY_COLL))
+	cp -a $(COLL) $(SANITY_COLL)
+	rm -f $(SANITY_COLL)/tests/integration/integration_config.yml
+	tests/utils/place-get-pip.sh
+	cd $(SANITY_COLL) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+lint-run:
+	cd $(COLL) && $(BIN)/ansible-lint --offline
+
+docs-run:
+	$(BIN)/ansible-doc -l m365.cba
+	for m in plugins/modules/*.py; do $(BIN)/ansible-doc m365.cba.$$(basename $$m .py) >/dev/null; done
+
+changelog-lint-run:
+	$(BIN)/antsibull-changelog lint
+
+# Three lanes at once: much of the suites' time is deliberate waiting (Retry-After, replication lag),
+# which the other lanes use.
+test: collection
+	@$(MAKE) --no-print-directory -k -j3 --output-sync=recurse lane-static lane-playbooks lane-faults
 	@echo "make test: all checks passed"
+
+lane-static:
+	@$(MAKE) --no-print-directory -k sanity-run lint-run docs-run changelog-lint-run units-run
+
+lane-playbooks:
+	@$(MAKE) --no-print-directory -k integration-run e2e-run
+
+lane-faults:
+	@$(MAKE) --no-print-directory -k reliability-run awx-run
 
 # Timings (not part of make test): writes docs/benchmarks.md. SCALES=10,100 for a shorter run.
 bench: collection
