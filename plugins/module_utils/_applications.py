@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ._graph import alternate_key, is_replication_lag, odata_quote
+from ._graph import alternate_key, is_replication_lag
 from ._resources import known_app_role
 
 APP_SELECT = ("id,appId,uniqueName,displayName,signInAudience,tags,notes,web,requiredResourceAccess,"
@@ -71,10 +71,6 @@ def find_application(client, unique_name=None, app_id=None, object_id=None, sele
     else:
         raise ValueError("one of unique_name, app_id or object_id is required")
     return client.get_optional(path, params=params, retry_on=retry)
-
-
-def find_by_display_name(client, display_name, select=APP_SELECT):
-    return client.get_all("/applications", params={"$filter": f"displayName eq {odata_quote(display_name)}", "$select": select})
 
 
 def merge_list(current, wanted, purge):

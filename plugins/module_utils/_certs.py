@@ -207,12 +207,6 @@ def summary(certificate) -> dict:
     }
 
 
-def fingerprint_file(path) -> str:
-    """A cheap identity of a file's content for cache keys: size, mtime and inode."""
-    stat = os.stat(path)
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
-
-
 # Generating and keeping a certificate set on disk ----------------------------------------------
 
 KEY_SIZES = (2048, 3072, 4096)
