@@ -11,6 +11,14 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options: {}
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - On a C(local) connection without C(become) or C(async), the action plugin runs the module inside the
+        controller's worker process instead of starting a new Python for it; the arguments, check mode, diff,
+        C(no_log), the task's C(environment) and the result are the same either way.
+      - Set the variable C(m365_cba_in_process=false) to run it as an ordinary module anyway.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:

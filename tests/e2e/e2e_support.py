@@ -48,7 +48,8 @@ DEPLOY_TENANTS = ("deploy1", "deploy2", "deploy3", "deploy4", "deploy5")
 PREVIEW_TENANTS = ("preview1", "preview2", "preview3", "preview4", "preview5")
 LIFECYCLE_TENANTS = ("rotate", "graced", "lostkey", "workloads", "teardown")
 ISOLATION_TENANTS = ("healthy", "broken")
-ALL_TENANTS = DEPLOY_TENANTS + PREVIEW_TENANTS + LIFECYCLE_TENANTS + ISOLATION_TENANTS
+MODULE_MODE_TENANTS = ("modules1", "modules2")
+ALL_TENANTS = DEPLOY_TENANTS + PREVIEW_TENANTS + LIFECYCLE_TENANTS + ISOLATION_TENANTS + MODULE_MODE_TENANTS
 
 
 def mode(path):
@@ -159,8 +160,8 @@ class PlaybookRunner:
             "hosts": hosts,
         }}}}
 
-    def run(self, name, tenants, cert_root, host_vars=None, extra_vars=None, check=False):
-        """Run the playbook for `tenants`; certificates go to cert_root/<tenant>."""
+    def run(self, name, tenants, cert_root, host_vars=None, extra_vars=None, check=False, playbook=None, verbosity=0):
+        """Run the playbook (playbooks/setup.yml unless given) for `tenants`; certificates go to cert_root/<tenant>."""
         folder = self.workdir / "runs" / name
         folder.mkdir(parents=True)
         inventory = folder / "inventory.yml"
@@ -177,9 +178,11 @@ class PlaybookRunner:
             json.dump(values, handle)
         record = folder / "record.json"
         command = [self.ansible_playbook, "-i", str(inventory), "-e", f"@{vars_file}",
-                   str(self.collection / "playbooks" / "setup.yml")]
+                   str(playbook or self.collection / "playbooks" / "setup.yml")]
         if check:
             command.append("--check")
+        if verbosity:
+            command.append("-" + "v" * verbosity)
         env = dict(os.environ)
         env.update({
             "ANSIBLE_COLLECTIONS_PATH": str(self.collection.parents[2]),
