@@ -631,7 +631,7 @@ def plan(request: CertificateRequest, found: Inspection, now: datetime.datetime,
 
 # Writing -----------------------------------------------------------------------------------------
 
-def _path_error(action, path, exc):
+def path_error(action, path, exc):
     return CertificateError(f"cannot {action} {path}: {exc.strerror or exc}", "path")
 
 
@@ -647,11 +647,11 @@ def ensure_directory(directory):
             raise CertificateError(f"{directory} exists and is not a directory", "path") from None
         return False
     except OSError as exc:
-        raise _path_error("create the directory", directory, exc) from None
+        raise path_error("create the directory", directory, exc) from None
     try:
         os.chmod(directory, DIRECTORY_MODE)  # makedirs' mode is filtered by the umask
     except OSError as exc:
-        raise _path_error("set the mode of", directory, exc) from None
+        raise path_error("set the mode of", directory, exc) from None
     return True
 
 
@@ -662,7 +662,7 @@ def write_file_atomic(path, data: bytes, mode: int):
     try:
         descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
     except OSError as exc:
-        raise _path_error("write into", directory, exc) from None
+        raise path_error("write into", directory, exc) from None
     try:
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as handle:
@@ -673,7 +673,7 @@ def write_file_atomic(path, data: bytes, mode: int):
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise _path_error("write", path, exc) from None
+        raise path_error("write", path, exc) from None
 
 
 def fsync_directory(directory):
@@ -703,11 +703,11 @@ def directory_lock(lock_path, exclusive=True):
                 descriptor = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as exc:
             if exclusive:
-                raise _path_error("create the lock file", lock_path, exc) from None
+                raise path_error("create the lock file", lock_path, exc) from None
             yield
             return
         except OSError as exc:
-            raise _path_error("create the lock file", lock_path, exc) from None
+            raise path_error("create the lock file", lock_path, exc) from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
@@ -823,7 +823,7 @@ def _reconcile(paths, request, found, now, force, write):
             try:
                 os.chmod(paths.path(kind), FILE_MODES[kind])
             except OSError as exc:
-                raise _path_error("set the mode of", paths.path(kind), exc) from None
+                raise path_error("set the mode of", paths.path(kind), exc) from None
         if steps.write:
             fsync_directory(paths.directory)
     after = describe(certificate, dict.fromkeys(FILE_KINDS, "ok")) if certificate is not None else predicted(request, now)
@@ -857,7 +857,7 @@ def ensure_absent(paths: CertificatePaths, check_mode=False) -> Outcome:
                 except FileNotFoundError:
                     pass
                 except OSError as exc:
-                    raise _path_error("remove", paths.path(kind), exc) from None
+                    raise path_error("remove", paths.path(kind), exc) from None
             with contextlib.suppress(OSError):  # a lock file left behind is harmless
                 os.unlink(paths.lock)
             if present:

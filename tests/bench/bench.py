@@ -36,7 +36,7 @@ from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-positio
 
 # Module tasks the role runs per tenant on a no-change re-run (organization_info, certificate,
 # application, application_certificate, service_principal, app_role_assignment,
-# directory_role_assignment, app_token_info, copy of the report).
+# directory_role_assignment, app_token_info, tenant_report).
 MODULE_TASKS = 9
 MEASURE = ("import resource, subprocess, sys\n"
            "rc = subprocess.call(sys.argv[1:])\n"

@@ -16,7 +16,7 @@ import pytest
 from e2e_support import DEPLOY_TENANTS, EXCHANGE_APP, MODULE_MODE_TENANTS, LocalCertificate, TenantView
 
 MODULES = ("organization_info", "certificate", "application", "application_certificate", "service_principal",
-           "app_role_assignment", "directory_role_assignment", "app_token_info")
+           "app_role_assignment", "directory_role_assignment", "app_token_info", "tenant_report")
 IN_PROCESS = "running in the controller's worker process"
 AS_MODULE = "running as a module (m365_cba_in_process is false)"
 

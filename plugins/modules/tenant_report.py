@@ -1,0 +1,106 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tenant_report
+short_description: Write or remove a tenant's setup report, a JSON file on the control node
+version_added: 0.1.0
+description:
+  - Writes O(content) as indented JSON with sorted keys to O(path), with mode C(0600), when the file does not already
+    hold exactly that; removes the file with O(state=absent).
+  - The M(m365.cba.setup) role writes its per-tenant result with it; C(playbooks/report.yml) and other tools read it.
+  - The text is laid out as Ansible's C(to_nice_json) filter lays it out, followed by a newline.
+  - The file is written to a temporary file in the same directory, flushed to disk and renamed into place, so a reader
+    sees the old or the new report, never half of one.
+  - The module runs on the control node; use it with C(delegate_to=localhost) or in a play on C(localhost).
+author:
+  - m365.cba maintainers (@m365-cba)
+extends_documentation_fragment:
+  - m365.cba.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the file and predicts the same C(changed) a real run reports; writes nothing.
+  diff_mode:
+    support: full
+    details: Before and after are the file's text.
+  idempotent:
+    support: full
+options:
+  path:
+    description:
+      - The report file. Its directory must exist.
+    type: path
+    required: true
+  content:
+    description:
+      - The report. Required with O(state=present).
+    type: dict
+  state:
+    description:
+      - V(present) writes the report; V(absent) removes the file.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: Write the tenant's report beside its certificate
+  m365.cba.tenant_report:
+    path: "{{ certificate_dir }}/m365-cba-exchange-online.report.json"
+    content:
+      tenant: "{{ inventory_hostname }}"
+      app_id: "{{ app.application.app_id }}"
+      thumbprint: "{{ cert.thumbprint }}"
+
+- name: Remove it
+  m365.cba.tenant_report:
+    path: "{{ certificate_dir }}/m365-cba-exchange-online.report.json"
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The report file.
+  returned: always
+  type: str
+  sample: /srv/m365/contoso/m365-cba-exchange-online.report.json
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.m365.cba.plugins.module_utils import _report
+from ansible_collections.m365.cba.plugins.module_utils._certs import CertificateError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "content": {"type": "dict"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        },
+        required_if=[("state", "present", ["content"])],
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    try:
+        if module.params["state"] == "present":
+            outcome = _report.ensure_present(path, module.params["content"], check_mode=module.check_mode)
+        else:
+            outcome = _report.ensure_absent(path, check_mode=module.check_mode)
+    except CertificateError as exc:
+        module.fail_json(msg=str(exc), path=path)
+    result = {"changed": outcome.changed, "path": path}
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": outcome.before, "after": outcome.after, "before_header": path, "after_header": path}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The tenant report file: its text, when it is written, and its errors."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible.plugins.filter.core import to_nice_json
+
+from ansible_collections.m365.cba.plugins.module_utils import _report
+from ansible_collections.m365.cba.plugins.module_utils._certs import CertificateError
+
+REPORT = {"tenant": "Zürich", "verified": True, "token_roles": ["Exchange.ManageAsApp"], "service_principal_id": None,
+          "connect": ["Connect-ExchangeOnline -CertificateThumbPrint AB -AppID 1"], "nested": {"b": 1, "a": [1.5, "x"]}}
+
+
+def test_the_text_is_what_to_nice_json_wrote_so_old_reports_stay():
+    assert _report.render(REPORT) == to_nice_json(REPORT) + "\n"
+
+
+def test_write_then_keep(tmp_path):
+    path = str(tmp_path / "r.json")
+    predicted = _report.ensure_present(path, REPORT, check_mode=True)
+    assert predicted.changed and not os.path.exists(path)
+    written = _report.ensure_present(path, REPORT)
+    assert written.changed and written.before == "" and written.after == predicted.after
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert not _report.ensure_present(path, REPORT).changed
+    assert not _report.ensure_present(path, dict(REPORT), check_mode=True).changed
+
+
+def test_a_wrong_mode_alone_is_a_change(tmp_path):
+    path = str(tmp_path / "r.json")
+    _report.ensure_present(path, REPORT)
+    os.chmod(path, 0o644)
+    assert _report.ensure_present(path, REPORT, check_mode=True).changed
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert _report.ensure_present(path, REPORT).changed
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_remove(tmp_path):
+    path = str(tmp_path / "r.json")
+    assert not _report.ensure_absent(path).changed
+    _report.ensure_present(path, REPORT)
+    assert _report.ensure_absent(path, check_mode=True).changed and os.path.exists(path)
+    removed = _report.ensure_absent(path)
+    assert removed.changed and removed.before == _report.render(REPORT) and not os.path.exists(path)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: str(tmp / "missing" / "r.json"), "does not exist"),
+    (lambda tmp: (tmp / "r.json").mkdir() or str(tmp / "r.json"), "is a directory"),
+])
+def test_errors_name_the_path_option(tmp_path, make, message):
+    with pytest.raises(CertificateError) as error:
+        _report.ensure_present(make(tmp_path), REPORT)
+    assert error.value.option == "path" and message in str(error.value)
