@@ -90,6 +90,19 @@ options:
         repository. Set V(none) to keep no token beyond the task.
       - If not set, the value of the E(M365_CBA_TOKEN_CACHE_DIR) environment variable is used.
     type: str
+  replication_timeout:
+    description:
+      - How many seconds the module waits for an object to become visible on every replica of the
+        directory, when Microsoft Graph has just created it or it does not exist yet. Graph is
+        eventually consistent; a new application or service principal can answer C(404) or
+        C(does not reference a valid application object) for a while after it was written.
+      - Within this time the module asks again, waiting longer between attempts; after it, the
+        module fails, as it does for an object that really does not exist (for example a wrong
+        application ID, which is only reported once this time has passed).
+      - V(0) means do not wait. Must not be negative.
+      - If not set, the value of the E(M365_CBA_REPLICATION_TIMEOUT) environment variable is used.
+    type: int
+    default: 60
 notes:
   - A credential given to the task always wins over the environment. From the environment, empty variables
     are ignored and one credential is taken, in this order - E(AZURE_CLIENT_SECRET),

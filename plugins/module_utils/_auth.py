@@ -19,25 +19,34 @@ import base64
 import hashlib
 import json
 import os
+import random
 import re
 import tempfile
 import time
 from dataclasses import dataclass
 
 from ._clouds import get_cloud
+from ._graph import RetryPolicy, new_session, parse_retry_after
 
 # A cached token is used only while it has at least this many seconds left.
 TOKEN_MIN_REMAINING = 300
-# Token requests that failed for a passing reason (5xx, a broken connection): how often to ask in
-# all, and the first wait between two attempts (doubled each time).
+# Token requests that failed for a passing reason (429, 5xx, a broken connection): how often to ask
+# in all, and the first wait between two attempts (doubled each time) when the answer gave no
+# Retry-After.
 TOKEN_ATTEMPTS = 3
 TOKEN_RETRY_WAIT = 1.0
+# The bounds of those retries, as for Graph calls. Entra answers a throttled client-credentials
+# request with 429 and "Retry-After: 60", so a Retry-After is honoured up to 60 s (plus jitter,
+# clamped), and all waits of one token request stay within total_timeout.
+TOKEN_POLICY = RetryPolicy(max_attempts=TOKEN_ATTEMPTS, total_timeout=150.0, retry_after_cap=60.0,
+                           backoff_base=TOKEN_RETRY_WAIT)
 
 
 class AuthError(Exception):
     """Signing in failed. ``option`` names the option at fault; ``code`` is the AADSTS number."""
 
-    def __init__(self, message, option=None, code=None, error=None, correlation_id=None, trace_id=None):
+    def __init__(self, message, option=None, code=None, error=None, correlation_id=None, trace_id=None, status=None,
+                 request_id=None):
         super().__init__(message)
         self.message = message
         self.option = option
@@ -45,14 +54,16 @@ class AuthError(Exception):
         self.error = error
         self.correlation_id = correlation_id
         self.trace_id = trace_id
+        self.status = status
+        self.request_id = request_id
 
     def __str__(self):
         prefix = f"{self.option}: " if self.option else ""
         return prefix + self.message
 
     def as_dict(self):
-        return {"option": self.option, "error": self.error, "aadsts": self.code,
-                "correlation_id": self.correlation_id, "trace_id": self.trace_id}
+        return {"option": self.option, "error": self.error, "aadsts": self.code, "status": self.status,
+                "request_id": self.request_id, "correlation_id": self.correlation_id, "trace_id": self.trace_id}
 
 
 @dataclass
@@ -291,12 +302,17 @@ def _unlink_quietly(path):
 class TokenSource:
     """Access tokens for one connection: ``token_for(resource)`` returns a bearer token string."""
 
-    def __init__(self, connection, cache=None, credential=None):
+    def __init__(self, connection, cache=None, credential=None, policy=None, sleep=time.sleep, clock=time.monotonic, rng=None):
         self.connection = connection
         self.credential = credential or credential_for(connection)
         self.tenant = _tenant_segment(connection.tenant_id)
         self.cache = cache if cache is not None else TokenCache.from_setting(connection.token_cache_dir)
+        self.policy = policy or TOKEN_POLICY
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
         self._app = None
+        self._answers = []
         self.requests_made = 0
 
     def cache_key(self, resource):
@@ -320,8 +336,6 @@ class TokenSource:
         if self._app is None:
             import msal  # pylint: disable=import-outside-toplevel
 
-            from ._graph import new_session  # pylint: disable=import-outside-toplevel
-
             kwargs = {}
             if self.connection.authority_host:
                 # A private or test endpoint: never ask login.microsoftonline.com about it.
@@ -330,33 +344,75 @@ class TokenSource:
                 self.connection.client_id,
                 client_credential=self.credential.msal_credential(),
                 authority=f"{self.connection.authority_base}/{self.tenant}",
-                http_client=new_session(self.connection.verify, retries=1),
+                http_client=self._http_session(),
                 timeout=30,
                 **kwargs,
             )
         return self._app
 
+    def _http_session(self):
+        """The requests session msal talks through; it notes each error answer (status and
+        headers, never a body with a token), which msal would otherwise not tell."""
+        session = new_session(self.connection.verify, retries=1)
+        session.hooks["response"].append(self._note_answer)
+        return session
+
+    def _note_answer(self, response, *args, **kwargs):  # pylint: disable=unused-argument
+        if response.status_code >= 400:
+            self._answers.append(_Answer.of(response))
+
     def _request_token(self, scopes):
-        """``acquire_token_for_client``, asked again when the token endpoint answered 5xx or the
-        connection broke (bounded). msal replays a failed answer from its own cache for a while, so a
-        retry uses a new msal client."""
+        """``acquire_token_for_client``, asked again (bounded by ``self.policy``) when the token
+        endpoint answered 429 or 5xx or the connection broke, waiting what Retry-After asks.
+
+        msal returns a 429 answer's JSON body as an error dict without its status or headers (and
+        raises ValueError when that body is not JSON), so the status comes from the session's own
+        record of the answers. msal also replays a 429/5xx answer from a per-client cache for its
+        Retry-After (5 s without one), so a retry uses a new msal client.
+        """
+        started = self._clock()
         attempt = 0
         while True:
+            self._answers = []
+            self.requests_made += 1
             try:
-                self.requests_made += 1
-                return self._msal_app().acquire_token_for_client(scopes=scopes)
+                result = self._msal_app().acquire_token_for_client(scopes=scopes)
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                attempt += 1
-                if attempt >= TOKEN_ATTEMPTS or not _transient(exc):
+                throttled = self._throttled_answer()
+                if throttled is None and not _transient(exc):
                     raise
-                self._app = None
-                time.sleep(TOKEN_RETRY_WAIT * 2 ** (attempt - 1))
+                failure, result = exc, None
+            else:
+                throttled = self._throttled_answer()
+                if "access_token" in result or throttled is None:
+                    return result
+                failure = None
+            answer = throttled or (self._answers[-1] if self._answers else None)
+            retry_after = answer.retry_after if answer else None
+            wait = (self.policy.honour(retry_after, self._rng) if retry_after is not None
+                    else self.policy.backoff_base * 2 ** attempt)
+            attempt += 1
+            if attempt >= self.policy.max_attempts or self._clock() - started + wait > self.policy.total_timeout:
+                if throttled is not None:
+                    raise _throttled_error(throttled, result, attempt, self._clock() - started)
+                raise failure
+            self._app = None
+            self._sleep(wait)
+
+    def _throttled_answer(self):
+        """The 429 answer of the last attempt, if there was one."""
+        for answer in reversed(self._answers):
+            if answer.status == 429:
+                return answer
+        return None
 
     def _acquire(self, resource):
         from ._clouds import Cloud  # pylint: disable=import-outside-toplevel
 
         try:
             result = self._request_token([Cloud.scope_for(resource)])
+        except AuthError:
+            raise
         except ValueError as exc:
             # msal raises ValueError when the authority's discovery document cannot be read,
             # which is what an unknown tenant or a wrong authority host looks like.
@@ -369,6 +425,53 @@ class TokenSource:
         if "access_token" in result:
             return result
         raise _auth_error_from(result)
+
+
+@dataclass
+class _Answer:
+    """What is kept of an error answer of the sign-in host: never its body beyond the error fields."""
+
+    status: int
+    retry_after: float | None = None
+    request_id: str | None = None
+    body: dict | None = None
+
+    @classmethod
+    def of(cls, response):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            body = {name: body.get(name) for name in ("error", "error_description", "error_codes", "correlation_id", "trace_id")}
+        else:
+            body = None
+        headers = response.headers
+        return cls(response.status_code, parse_retry_after(headers.get("Retry-After")),
+                   headers.get("x-ms-request-id") or headers.get("request-id") or (body or {}).get("trace_id"), body)
+
+
+def _throttled_error(answer, result, attempts, elapsed):
+    """The AuthError for a token request the sign-in host kept refusing with 429."""
+    body = answer.body or (result if isinstance(result, dict) else None) or {}
+    codes = body.get("error_codes") or []
+    code = codes[0] if codes else None
+    description = (body.get("error_description") or "").split("\r\n")[0].split("\n")[0]
+    if code is not None and f"AADSTS{code}" not in description:
+        description = f"AADSTS{code}: {description}".rstrip(": ")
+    detail = ": ".join(part for part in (body.get("error"), description) if part) or "no error body"
+    waited = f"; last Retry-After {answer.retry_after:g} s" if answer.retry_after is not None else ""
+    return AuthError(
+        f"the token endpoint is throttling this client: HTTP {answer.status} {detail} "
+        f"(request-id: {answer.request_id or 'none'}); gave up after {attempts} attempts in {elapsed:.0f} s{waited}. "
+        "Run fewer tasks against this tenant at once, or retry later.",
+        code=code,
+        error=body.get("error"),
+        correlation_id=body.get("correlation_id"),
+        trace_id=body.get("trace_id"),
+        status=answer.status,
+        request_id=answer.request_id,
+    )
 
 
 def _transient(exc):

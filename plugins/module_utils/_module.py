@@ -19,7 +19,11 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ._auth import AuthError, Connection, TokenSource
 from ._certs import CertificateError
-from ._graph import GraphClient, GraphError
+from ._graph import GraphClient, GraphError, RetryPolicy
+
+# How long a module waits, by default, for an object Graph has just written (or not yet) to be
+# visible on every replica (RetryPolicy.lag_timeout).
+DEFAULT_REPLICATION_TIMEOUT = 60
 
 
 def graph_argument_spec():
@@ -38,7 +42,22 @@ def graph_argument_spec():
         "ca_bundle": {"type": "path", "fallback": (env_fallback, ["M365_CBA_CA_BUNDLE"])},
         "validate_certs": {"type": "bool", "default": True, "fallback": (env_fallback, ["M365_CBA_VALIDATE_CERTS"])},
         "token_cache_dir": {"type": "str", "no_log": False, "fallback": (env_fallback, ["M365_CBA_TOKEN_CACHE_DIR"])},
+        "replication_timeout": {"type": "int", "default": DEFAULT_REPLICATION_TIMEOUT,
+                                "fallback": (env_fallback, ["M365_CBA_REPLICATION_TIMEOUT"])},
     }
+
+
+def replication_timeout_error(value):
+    """Why ``replication_timeout`` is not usable, or None."""
+    if value is not None and value < 0:
+        return f"replication_timeout: must be 0 (do not wait) or a number of seconds, got {value}"
+    return None
+
+
+def retry_policy(params):
+    """The Graph client's retry policy for these module parameters."""
+    timeout = params.get("replication_timeout")
+    return RetryPolicy(lag_timeout=float(DEFAULT_REPLICATION_TIMEOUT if timeout is None else timeout))
 
 
 CREDENTIAL_OPTIONS = ["client_secret", "client_certificate_path", "access_token"]
@@ -90,6 +109,9 @@ class GraphModule:
         for secret in ("client_secret", "client_certificate_password", "access_token"):
             if self.params.get(secret):
                 self.module.no_log_values.add(self.params[secret])
+        problem = replication_timeout_error(self.params.get("replication_timeout"))
+        if problem:
+            self.module.fail_json(msg=problem, error={"option": "replication_timeout"})
         self.check_mode = self.module.check_mode
         self._client = None
         self._tokens = None
@@ -110,7 +132,8 @@ class GraphModule:
             connection = self.connection
             graph_resource = connection.cloud_info.graph_resource
             tokens = self.tokens
-            self._client = GraphClient(connection.graph_base, lambda: tokens.token_for(graph_resource), verify=connection.verify)
+            self._client = GraphClient(connection.graph_base, lambda: tokens.token_for(graph_resource), verify=connection.verify,
+                                       policy=retry_policy(self.params))
         return self._client
 
     def diff(self, before, after):

@@ -114,8 +114,8 @@ notes:
     per tenant. A run that changes something adds one C(PATCH) and one read-back.
   - After a change, the module reads the application back until Graph returns the new list, so that a
     following task does not start from a replica that has not seen the change yet and drop it.
-  - When the application is not found outside check mode, the module first waits up to a minute for it to
-    replicate (it may have been created by the previous task), then fails.
+  - When the application is not found outside check mode, the module first waits up to O(replication_timeout)
+    seconds for it to replicate (it may have been created by the previous task), then fails.
   - Graph has no conditional write for applications. Two writers changing the same application's
     certificates at the same moment can undo each other; serialise them (for example C(throttle=1)).
   - A certificate is added with type C(AsymmetricX509Cert), usage C(Verify), the certificate's own validity

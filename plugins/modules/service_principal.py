@@ -47,8 +47,8 @@ options:
         M(m365.cba.application).
       - Required, except in check mode, where it may be empty (null or C("")) because the application would
         only be created by an earlier task.
-      - When no application has this appId, the module fails after waiting about a minute, the time a new
-        application may take to become known to Microsoft Graph.
+      - When no application has this appId, the module fails after waiting O(replication_timeout) seconds, the
+        time a new application may take to become known to Microsoft Graph.
     type: str
   tags:
     description:

@@ -10,8 +10,8 @@ Graph/AADSTS code, without a traceback, and change nothing: the emulator's objec
 below the test's directory are compared before and after, and no write request may succeed.
 
 The two cases that look up an application that does not exist wait out Graph's replication lag
-(about a minute) before they fail, as documented; they run as async tasks in the background while
-the other cases run.
+before they fail, as documented: for ``replication_timeout`` seconds, 60 by default, here cut to
+a few seconds (one through the option, one through ``M365_CBA_REPLICATION_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from cryptography.x509.oid import NameOID
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 UNKNOWN_GUID = "7d0c8a51-3b9e-4f0a-9c61-2e4b8d7f1a05"
+# How long the two "slow" cases wait for an application that does not exist, and the default.
+SHORT_REPLICATION_TIMEOUT = 3
+DEFAULT_REPLICATION_TIMEOUT = 60
 
 
 # -- material ---------------------------------------------------------------------------------------
@@ -147,7 +150,8 @@ def build_cases(emu, files, unwritable):
 
     Options are merged over the bootstrap connection of tenant01 (PEM certificate), or of the tenant
     named by ``"_connection"``; an option set to None is left out. ``"_async"`` runs the case in the
-    background. m365.cba.certificate gets no connection options.
+    background; ``"_environment"`` sets the task's environment. m365.cba.certificate gets no
+    connection options.
     """
     t1 = emu.tenant("tenant01")
     boot = t1["bootstrap"]
@@ -312,8 +316,15 @@ def build_cases(emu, files, unwritable):
           "wait_timeout": 0}, ["expect_roles", "Exchange.ManageAsApp"]),
         # -- slow: an application that does not exist, after waiting out replication lag ---------
         ("upload_to_unknown_app_id", "application_certificate",
-         {"app_id": UNKNOWN_GUID, "certificate_path": files["cert_only"], "_async": True}, ["app_id"]),
-        ("service_principal_for_unknown_app_id", "service_principal", {"app_id": UNKNOWN_GUID, "_async": True}, ["app_id"]),
+         # async: the action plugin runs the module as a module process (the other cases run in the worker).
+         {"app_id": UNKNOWN_GUID, "certificate_path": files["cert_only"], "replication_timeout": SHORT_REPLICATION_TIMEOUT,
+          "_async": True}, ["app_id"]),
+        ("service_principal_for_unknown_app_id", "service_principal",
+         {"app_id": UNKNOWN_GUID, "_environment": {"M365_CBA_REPLICATION_TIMEOUT": str(SHORT_REPLICATION_TIMEOUT)}},
+         ["app_id"]),
+        ("replication_timeout_negative", "organization_info", {"replication_timeout": -1}, ["replication_timeout"]),
+        ("replication_timeout_not_a_number", "organization_info", {"replication_timeout": "a minute"},
+         ["replication_timeout"]),
     ]
     if unwritable:
         cases.append(("path_unwritable", "certificate", dict(cert_ok, path=unwritable), ["path"]))
@@ -332,12 +343,15 @@ def build_playbook(emu, cases, cache_dir, connect):
         options = dict(options)
         is_async = options.pop("_async", False)
         which = options.pop("_connection", None)
+        environment = options.pop("_environment", None)
         args = {}
         if module != "certificate":
             args.update(_connection(emu, which, cache_dir, connect))
         args.update(options)
         args = {k: v for k, v in args.items() if v is not None}
         task = {"name": case_id, "m365.cba." + module: args, "ignore_errors": True}
+        if environment:
+            task["environment"] = environment
         if is_async:
             started.append(dict(task, name=f"{case_id} (start)", register=f"job_{case_id}", **{"async": 300, "poll": 0}))
             collect.append({"name": case_id, "ansible.builtin.async_status": {"jid": f"{{{{ job_{case_id}.ansible_job_id }}}}"},
@@ -414,5 +428,30 @@ def test_bad_input_fails_cleanly_and_changes_nothing(ansible, emu, tmp_path, sna
     if files_after != files_before:
         changed = sorted(set(files_after.items()) ^ set(files_before.items()))
         problems.append(f"files changed: {changed}")
+    for case_id in ("service_principal_for_unknown_app_id",):
+        # It waited for replication (at least the first 1 s wait), within the short replication_timeout
+        # (no wait ends past it), not the default minute. (The async case's time is not the module's.)
+        seconds = dict((name, took) for took, name in timings).get(case_id)
+        if seconds is not None and not 1 <= seconds < DEFAULT_REPLICATION_TIMEOUT / 2:
+            problems.append(f"{case_id}: took {seconds} s with replication_timeout={SHORT_REPLICATION_TIMEOUT}")
     print(f"{len(cases)} cases in {run.duration:.1f} s; slowest: {sorted(timings, reverse=True)[:8]}")
     assert not problems, "\n".join(problems)
+
+
+def test_replication_timeout_defaults_to_a_minute(ansible, monkeypatch):
+    """The slow cases above shorten it; a task that does not set it waits a minute, as documented."""
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(ansible.collection_dir)))
+    monkeypatch.syspath_prepend(root)
+    from ansible_collections.m365.cba.plugins.doc_fragments.graph_auth import ModuleDocFragment  # pylint: disable=import-error
+    from ansible_collections.m365.cba.plugins.module_utils._module import (  # pylint: disable=import-error
+        graph_argument_spec,
+        retry_policy,
+    )
+
+    spec = graph_argument_spec()["replication_timeout"]
+    assert spec["default"] == DEFAULT_REPLICATION_TIMEOUT
+    assert retry_policy({"replication_timeout": spec["default"]}).lag_timeout == DEFAULT_REPLICATION_TIMEOUT
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["replication_timeout"]
+    assert documented["default"] == DEFAULT_REPLICATION_TIMEOUT and documented["type"] == "int"

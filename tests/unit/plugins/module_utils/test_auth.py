@@ -130,3 +130,176 @@ def test_aadsts_errors_name_the_option_without_secrets():
     assert err.option == "client_secret" and err.code == 7000215
     assert "Trace ID" not in str(err)
     assert err.as_dict()["correlation_id"] == "y"
+
+
+# -- a throttled token endpoint (429), against the emulator with real msal -----------------------------
+
+GRAPH = "https://graph.microsoft.com"
+TOKEN_PATH = r"/oauth2/v2\.0/token$"
+
+
+class FakeClock:
+    """A clock that moves only when the code sleeps: no real waiting in tests."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def emulator_source(emu, clock, tenant="tenant01", **kwargs):
+    info = emu.tenant(tenant)
+    boot = info["bootstrap"]
+    conn = Connection(tenant_id=info["tenant_id"], client_id=boot["client_id"], client_certificate_path=boot["certificate_path"],
+                      authority_host=emu.base_url, ca_bundle=emu.ca_bundle, token_cache_dir="none")
+    return TokenSource(conn, sleep=clock.sleep, clock=clock, **kwargs)
+
+
+def token_posts(emu):
+    return [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/oauth2/v2.0/token")]
+
+
+def test_token_429_is_retried_after_retry_after_with_a_new_msal_client(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 7, "count": 1}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock)
+    claims = _auth.jwt_claims(source.token_for(GRAPH))
+    assert claims["aud"].rstrip("/") == GRAPH
+    # One wait, at least what Retry-After asked and at most 10 % more (jitter).
+    assert len(clock.sleeps) == 1 and 7 <= clock.sleeps[0] <= 7.7
+    posts = token_posts(emu)
+    assert [p["status"] for p in posts] == [429, 200]  # the retry reached the endpoint (no msal replay)
+    assert source.requests_made == 2
+
+
+def test_token_429_forever_fails_clearly_after_bounded_attempts(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 2}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock)
+    with pytest.raises(AuthError) as info:
+        source.token_for(GRAPH)
+    err = info.value
+    posts = token_posts(emu)
+    assert len(posts) == _auth.TOKEN_ATTEMPTS and {p["status"] for p in posts} == {429}
+    assert len(clock.sleeps) == _auth.TOKEN_ATTEMPTS - 1 and all(2 <= s <= 2.2 for s in clock.sleeps)
+    assert err.status == 429 and err.code == 90033 and err.error == "temporarily_unavailable"
+    # Entra's x-ms-request-id header is the trace id of the answer body.
+    assert err.request_id and err.request_id == err.trace_id
+    text = str(err)
+    assert "HTTP 429" in text and "AADSTS90033" in text and err.request_id in text
+    assert f"{_auth.TOKEN_ATTEMPTS} attempts" in text
+    assert err.as_dict()["status"] == 429 and err.as_dict()["request_id"] == err.request_id
+    assert err.option is None  # no option of the task is at fault
+
+
+def test_token_429_waits_stay_within_the_policy(emu):
+    """A long Retry-After is clamped to the cap, and no wait would end past total_timeout."""
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 3600}])
+    clock = FakeClock()
+    policy = _auth.RetryPolicy(max_attempts=10, total_timeout=100, retry_after_cap=40)
+    source = emulator_source(emu, clock, policy=policy)
+    with pytest.raises(AuthError) as info:
+        source.token_for(GRAPH)
+    assert clock.sleeps == [40, 40]  # a third 40 s wait would pass 100 s
+    assert len(token_posts(emu)) == 3
+    assert "Retry-After 3600 s" in str(info.value)
+
+
+def test_token_429_without_retry_after_backs_off(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "count": 2}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock)
+    assert source.token_for(GRAPH)
+    assert clock.sleeps == [_auth.TOKEN_RETRY_WAIT, 2 * _auth.TOKEN_RETRY_WAIT]
+
+
+def test_token_400_is_not_retried(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 400, "code": "invalid_request",
+                     "message": "AADSTS900144: The request body must contain the following parameter: 'grant_type'."}])
+    clock = FakeClock()
+    with pytest.raises(AuthError):
+        emulator_source(emu, clock).token_for(GRAPH)
+    assert clock.sleeps == [] and len(token_posts(emu)) == 1
+
+
+class PlainTextThrottle:
+    """A transport adapter answering the first ``count`` token POSTs with Entra's bare
+    "429 Too Many Requests" (plain text, Retry-After: 60), as seen in
+    AzureAD/microsoft-authentication-library-for-dotnet#2855; everything else goes to the emulator."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def mount(self, session):
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        outer = self
+
+        class Adapter(HTTPAdapter):
+            def send(self, request, *args, **kwargs):  # pylint: disable=arguments-differ
+                if request.method == "POST" and request.url.endswith("/oauth2/v2.0/token") and outer.count:
+                    outer.count -= 1
+                    response = requests.Response()
+                    response.status_code = 429
+                    response.reason = "Too Many Requests"
+                    response._content = b"Too Many Requests"  # pylint: disable=protected-access
+                    response.headers.update({"Retry-After": "60", "x-ms-request-id": "plain-429-request"})
+                    response.url = request.url
+                    response.request = request
+                    return response
+                return super().send(request, *args, **kwargs)
+
+        session.mount("https://", Adapter(max_retries=1))
+
+
+@pytest.mark.parametrize("count, succeeds", [(1, True), (100, False)])
+def test_token_429_with_a_plain_text_body(emu, count, succeeds):
+    """msal raises ValueError on a body that is not JSON: that is throttling, not a wrong tenant."""
+    throttle = PlainTextThrottle(count)
+
+    class Source(TokenSource):
+        def _http_session(self):
+            session = super()._http_session()
+            throttle.mount(session)
+            return session
+
+    clock = FakeClock()
+    info = emu.tenant("tenant01")
+    boot = info["bootstrap"]
+    conn = Connection(tenant_id=info["tenant_id"], client_id=boot["client_id"], client_certificate_path=boot["certificate_path"],
+                      authority_host=emu.base_url, ca_bundle=emu.ca_bundle, token_cache_dir="none")
+    source = Source(conn, sleep=clock.sleep, clock=clock)
+    if succeeds:
+        assert source.token_for(GRAPH)
+        assert len(clock.sleeps) == 1 and 60 <= clock.sleeps[0] <= _auth.TOKEN_POLICY.retry_after_cap
+        return
+    with pytest.raises(AuthError) as err:
+        source.token_for(GRAPH)
+    assert err.value.status == 429 and err.value.option != "tenant_id"
+    assert "plain-429-request" in str(err.value) and "no error body" in str(err.value)
+    assert source.requests_made <= _auth.TOKEN_ATTEMPTS
+
+
+def test_token_5xx_is_still_retried_as_before(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 503, "count": 1},
+                    {"method": "POST", "path": TOKEN_PATH, "drop": True, "count": 1}])
+    clock = FakeClock()
+    assert emulator_source(emu, clock).token_for(GRAPH)
+    assert clock.sleeps == [_auth.TOKEN_RETRY_WAIT, 2 * _auth.TOKEN_RETRY_WAIT]
+
+
+def test_token_5xx_forever_gives_up_after_the_attempts(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 500, "retry_after": 3}])
+    clock = FakeClock()
+    with pytest.raises(AuthError) as info:
+        emulator_source(emu, clock).token_for(GRAPH)
+    assert "500" in str(info.value)
+    assert len(token_posts(emu)) == _auth.TOKEN_ATTEMPTS
+    assert all(3 <= s <= 3.3 for s in clock.sleeps)  # a 5xx Retry-After is honoured too

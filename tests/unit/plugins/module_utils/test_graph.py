@@ -193,3 +193,14 @@ def test_parse_retry_after_forms():
 
 def test_alternate_key_quotes_and_escapes():
     assert alternate_key("applications", "uniqueName", "o'brien app") == "/applications(uniqueName='o''brien%20app')"
+
+
+def test_replication_lag_timeout_zero_does_not_wait():
+    lag = graph_error(404, "Request_ResourceNotFound", "Resource 'x' does not exist or one of its queried reference-property objects are not present.")
+    client, session, clock = make_client([lag], policy=RetryPolicy(lag_timeout=0))
+    with pytest.raises(GraphError):
+        client.get("/applications/x", retry_on=is_replication_lag)
+    assert len(session.calls) == 1 and clock.sleeps == []
+    looked = []
+    assert client.wait_for(lambda: looked.append(1)) is None
+    assert looked == [1] and clock.sleeps == []

@@ -2,11 +2,22 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Which credential a module uses when the task and the environment both offer some."""
+"""Which credential a module uses when the task and the environment both offer some, and the
+replication_timeout option."""
 
 from __future__ import annotations
 
-from ansible_collections.m365.cba.plugins.module_utils._module import credentials_from_environment
+import json
+
+import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.m365.cba.plugins.module_utils._module import (
+    GraphModule,
+    credentials_from_environment,
+    graph_argument_spec,
+)
 
 NONE = {"client_secret": None, "client_certificate_path": None, "client_certificate_password": None, "access_token": None}
 
@@ -33,3 +44,63 @@ def test_one_credential_from_the_environment_in_order():
 
 def test_nothing_anywhere_stays_nothing():
     assert credentials_from_environment(dict(NONE), {}) == NONE
+
+
+# -- replication_timeout ---------------------------------------------------------------------------
+
+CONNECTION = {"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-000000000001",
+              "client_secret": "not-a-real-secret", "token_cache_dir": "none"}
+
+
+def validated(params):
+    result = ArgumentSpecValidator(graph_argument_spec()).validate(params)
+    assert result.error_messages == []
+    return result.validated_parameters
+
+
+def test_replication_timeout_spec():
+    spec = graph_argument_spec()["replication_timeout"]
+    assert spec["type"] == "int" and spec["default"] == 60
+    assert spec["fallback"][1] == ["M365_CBA_REPLICATION_TIMEOUT"]
+
+
+def test_replication_timeout_default_environment_and_option(monkeypatch):
+    monkeypatch.delenv("M365_CBA_REPLICATION_TIMEOUT", raising=False)
+    assert validated(dict(CONNECTION))["replication_timeout"] == 60
+    monkeypatch.setenv("M365_CBA_REPLICATION_TIMEOUT", "5")
+    assert validated(dict(CONNECTION))["replication_timeout"] == 5
+    assert validated(dict(CONNECTION, replication_timeout=0))["replication_timeout"] == 0  # the task wins
+
+
+def test_replication_timeout_not_a_number_names_the_option(monkeypatch):
+    monkeypatch.setenv("M365_CBA_REPLICATION_TIMEOUT", "a minute")
+    result = ArgumentSpecValidator(graph_argument_spec()).validate(dict(CONNECTION))
+    assert any("replication_timeout" in message for message in result.error_messages)
+
+
+def run_module(args):
+    with patch_module_args(args):
+        return GraphModule({})
+
+
+@pytest.mark.parametrize("value, expected", [(None, 60.0), (7, 7.0), (0, 0.0)])
+def test_replication_timeout_reaches_the_graph_client(value, expected, monkeypatch):
+    monkeypatch.delenv("M365_CBA_REPLICATION_TIMEOUT", raising=False)
+    args = dict(CONNECTION) if value is None else dict(CONNECTION, replication_timeout=value)
+    gm = run_module(args)
+    assert gm.client.policy.lag_timeout == expected  # the client is built without any request
+
+
+def test_replication_timeout_from_the_environment_reaches_the_graph_client(monkeypatch):
+    monkeypatch.setenv("M365_CBA_REPLICATION_TIMEOUT", "3")
+    assert run_module(dict(CONNECTION)).client.policy.lag_timeout == 3.0
+
+
+def test_negative_replication_timeout_fails_naming_the_option(monkeypatch, capsys):
+    monkeypatch.delenv("M365_CBA_REPLICATION_TIMEOUT", raising=False)
+    with pytest.raises(SystemExit):
+        run_module(dict(CONNECTION, replication_timeout=-1))
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] is True
+    assert result["msg"].startswith("replication_timeout:") and "-1" in result["msg"]
+    assert "not-a-real-secret" not in json.dumps(result)
