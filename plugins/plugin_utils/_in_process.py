@@ -29,7 +29,8 @@ import io
 import json
 import os
 
-from ansible.module_utils import basic
+from ansible.module_utils import _internal, basic
+from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalAction
@@ -112,8 +113,7 @@ class InProcessAction(NormalAction):
     def _module_args(self, task_vars):
         args = copy.deepcopy(self._task.args)
         self._update_module_args(self._task.resolved_action or self._task.action, args, task_vars)
-        encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
-        return json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=encoder).encode()
+        return encode_module_args(args)
 
     def _run_in_process(self, task_vars):
         params = self._module_args(task_vars)
@@ -122,7 +122,7 @@ class InProcessAction(NormalAction):
         module = importlib.import_module(module_fqn(self.MODULE))
         stdout, stderr = io.StringIO(), io.StringIO()
         rc = 0
-        with _module_globals(params), _environment(environment), \
+        with module_context(params), _environment(environment), \
                 contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
                 module.main()
@@ -135,15 +135,39 @@ class InProcessAction(NormalAction):
         return data
 
 
+def encode_module_args(args):
+    """The parameters as the controller sends them to a module (``ANSIBLE_MODULE_ARGS``, legacy profile)."""
+    encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
+    return json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=encoder).encode()
+
+
 @contextlib.contextmanager
-def _module_globals(params):
-    """The parameters AnsibleModule reads, as the AnsiballZ wrapper sets them; restored after."""
-    saved = (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE)  # pylint: disable=protected-access
+def module_context(params):
+    """What the AnsiballZ wrapper gives a module before it runs it, restored after.
+
+    AnsibleModule reads its parameters from ``basic._ANSIBLE_ARGS``. In a process that has loaded
+    the controller, ``module_utils`` would send ``warn()`` and ``deprecate()`` straight to the
+    screen instead of into the module's result, so the module runs with ansible-core's
+    ``is_controller`` flag off, as on a target, and its warnings reach the result (and the callbacks
+    that read them) as they do from a module process.
+    """
+    saved = (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE, _internal.is_controller)  # pylint: disable=protected-access
     basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = params, PROFILE  # pylint: disable=protected-access
+    _internal.is_controller = False
+    _clear_module_messages()
     try:
         yield
     finally:
-        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved  # pylint: disable=protected-access
+        _clear_module_messages()
+        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE, _internal.is_controller = saved  # pylint: disable=protected-access
+
+
+def _clear_module_messages():
+    """Forget the warnings and deprecations module_utils collected for a module's result."""
+    for name in ("_global_warnings", "_global_deprecations"):
+        collected = getattr(module_warnings, name, None)
+        if collected is not None:
+            collected.clear()
 
 
 @contextlib.contextmanager

@@ -6,7 +6,8 @@
 
 Three tenants, each signing in differently: a client secret, a PFX with its password, and an
 access token acquired beforehand. The generated certificate's PFX is protected by a random
-password. Both the first run (everything created) and a second run in diff mode (nothing changes)
+password. The first run (everything created), a second run in diff mode (nothing changes) and a
+third in diff mode with the modules started as module processes (``m365_cba_in_process=false``)
 are scanned: stdout, stderr, every task result as the modules returned it, the per-tenant reports,
 the emulator's request log and its state (what reached Microsoft Graph). None may hold the PFX
 password, the client secret, the bootstrap certificate's password, a line of a private key's PEM
@@ -58,7 +59,8 @@ def mode(path):
 
 @pytest.fixture(scope="module")
 def setup_runs(ansible, emulator, tenant_inventory, tmp_path_factory):
-    """Two runs of playbooks/setup.yml at -vvv (the second in diff mode) and what they were given."""
+    """Three runs of playbooks/setup.yml at -vvv (the second and third in diff mode, the third with the
+    modules as module processes) and what they were given."""
     emu = emulator
     emu.reset(faults=True, requests=True, settings=True)
     tmp_path = tmp_path_factory.mktemp("secrets")
@@ -80,13 +82,16 @@ def setup_runs(ansible, emulator, tenant_inventory, tmp_path_factory):
     assert first.rc == 0, first.output_tail(80)
     second = ansible.playbook(playbook, inventory=inventory, extra_vars=extra_vars, verbosity=3, diff=True)
     assert second.rc == 0, second.output_tail(80)
+    third = ansible.playbook(playbook, inventory=inventory, extra_vars=dict(extra_vars, m365_cba_in_process=False),
+                             verbosity=3, diff=True)
+    assert third.rc == 0, third.output_tail(80)
     secret_values = {
         "PFX password": pfx_password,
         "client secret (tenant01)": emu.tenant("tenant01")["bootstrap"]["client_secret"],
         "bootstrap PFX password (tenant02)": emu.tenant("tenant02")["bootstrap"]["pfx_password"],
         "access token given (tenant03)": given_token,
     }
-    return {"runs": [first, second], "secrets": secret_values, "cert_root": cert_root, "token_cache": token_cache,
+    return {"runs": [first, second, third], "secrets": secret_values, "cert_root": cert_root, "token_cache": token_cache,
             "emulator": emu, "inventory": inventory, "extra_vars": extra_vars, "playbook": playbook, "tmp": tmp_path}
 
 
@@ -115,9 +120,12 @@ def test_setup_at_vvv_reveals_no_secret(setup_runs):
     haystacks["emulator request log"] = json.dumps(emu.requests())
     haystacks["emulator state (what Graph holds)"] = json.dumps(emu.state())
 
-    # The scan must have something to scan: the runs really were verbose and really used the secrets.
-    assert "ESTABLISH LOCAL CONNECTION" in runs[0].stdout
-    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in runs[0].stdout
+    # The scan must have something to scan: the runs really were verbose, really used the secrets,
+    # and ran the modules both ways.
+    assert "running in the controller's worker process" in runs[0].stdout
+    assert "ESTABLISH LOCAL CONNECTION" in runs[2].stdout and "running as a module" in runs[2].stdout
+    for run in runs:
+        assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.stdout
 
     found = []
     for where, text in haystacks.items():

@@ -12,17 +12,18 @@ import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cba.plugins.module_utils import _certs
 from ansible_collections.m365.cba.plugins.modules import certificate
+from ansible_collections.m365.cba.plugins.plugin_utils import _in_process
 
 PASSWORD = "s3cret pfx"
 
 
 def run_module(capsys, **args):
     """main() with ``args``; returns the JSON it printed (exit_json and fail_json both exit)."""
-    with patch_module_args(args):
+    # As the action plugin runs it (also right after a test that loaded the controller).
+    with _in_process.module_context(_in_process.encode_module_args(args)):
         with pytest.raises(SystemExit) as exit_info:
             certificate.main()
     result = json.loads(capsys.readouterr().out)

@@ -13,7 +13,8 @@ import types
 
 import pytest
 
-from ansible.module_utils import basic
+from ansible.module_utils import _internal, basic
+from ansible.module_utils.common import warnings as module_warnings
 
 from ansible_collections.m365.cba.plugins.plugin_utils import _in_process
 
@@ -64,12 +65,25 @@ def test_the_environment_is_undone_when_the_module_raises(monkeypatch):
 
 def test_the_module_parameters_are_set_for_the_call_only():
     before = (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE)
+    params = _in_process.encode_module_args({"name": "x"})
     with pytest.raises(SystemExit):
-        with _in_process._module_globals(b'{"ANSIBLE_MODULE_ARGS": {}}'):
-            assert basic._ANSIBLE_ARGS == b'{"ANSIBLE_MODULE_ARGS": {}}'
+        with _in_process.module_context(params):
+            assert basic._ANSIBLE_ARGS == params == b'{"ANSIBLE_MODULE_ARGS": {"name": "x"}}'
             assert basic._ANSIBLE_PROFILE == "legacy"
             raise SystemExit(0)
     assert (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE) == before
+
+
+def test_module_warnings_go_into_the_result_not_to_the_screen(capsys):
+    # Loading the action plugins loaded the controller: module_utils would display warnings itself.
+    assert _internal.is_controller is True
+    with _in_process.module_context(_in_process.encode_module_args({})):
+        assert _internal.is_controller is False
+        module_warnings.warn("every run renews")
+        assert module_warnings.get_warning_messages() == ("every run renews",)
+    assert _internal.is_controller is True
+    assert module_warnings.get_warning_messages() == ()
+    assert "every run renews" not in capsys.readouterr().err
 
 
 def test_every_module_has_an_action_plugin_that_runs_it():
