@@ -16,6 +16,7 @@ body, or anything shaped like a JWT (access tokens, client assertions).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import stat
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
 
 EMULATOR_TENANTS = 3
 CREDENTIALS = {"tenant01": "secret", "tenant02": "pfx", "tenant03": "token"}
@@ -32,14 +34,22 @@ UNIQUE_NAME = "m365-cba-exchange-online"
 
 
 def pem_body_lines(path):
-    """The base64 lines of the private key in a PEM file (header and footer lines excluded)."""
+    """The base64 lines of the private key in a PEM file (header and footer lines excluded) that carry
+    private material. A PKCS#8 RSA key also holds the public modulus, which the certificate (and so Graph)
+    holds too: a line that lies within the modulus is public, and is found in the certificate's base64
+    whenever the two encodings happen to align, so it is left out."""
     with open(path, encoding="ascii") as handle:
         text = handle.read()
     match = re.search(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----\n(.*?)-----END", text, re.S)
     assert match, f"no private key in {path}"
     lines = [line.strip() for line in match.group(1).splitlines() if line.strip()]
     assert len(lines) > 10
-    return lines
+    key = serialization.load_pem_private_key(text.encode("ascii"), password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_base64 = [base64.b64encode(b"\0" * shift + public).decode("ascii") for shift in range(3)]
+    private = [line for line in lines if not any(line in variant for variant in public_base64)]
+    assert len(private) > 10, "too few private lines left to scan for"
+    return private
 
 
 def graph_token(emu, tenant):
