@@ -54,15 +54,18 @@ LIBRARIES = (
 )
 
 
-def preload(module):
-    """Import ``module`` and the libraries it needs now, in the process that forks the workers.
+# The libraries the controller's Python could not import: the modules then run as module processes,
+# with the interpreter the inventory gives the host, which may have them.
+MISSING = set()
 
-    A library that is not installed is left to the module, which reports it the way it does
-    anywhere else (missing_required_lib), whichever way it runs.
-    """
+
+def preload(module):
+    """Import ``module`` and the libraries it needs now, in the process that forks the workers."""
     for name in LIBRARIES:
-        with contextlib.suppress(ImportError):
+        try:
             importlib.import_module(name)
+        except ImportError:
+            MISSING.add(name.split(".")[0])
     importlib.import_module(module_fqn(module))
 
 
@@ -108,6 +111,8 @@ class InProcessAction(NormalAction):
             return "become is set"
         if self._task.async_val:
             return "async is set"
+        if MISSING:
+            return f"the controller's Python cannot import {', '.join(sorted(MISSING))}"
         return None
 
     def _module_args(self, task_vars):

@@ -45,6 +45,18 @@ def test_anything_else_runs_as_a_module(action, task_vars, reason):
     assert action._why_not_in_process(task_vars) == reason
 
 
+def test_a_controller_without_the_libraries_runs_the_modules_as_modules(monkeypatch):
+    monkeypatch.setattr(_in_process, "MISSING", {"msal"})
+    assert _action()._why_not_in_process({}) == "the controller's Python cannot import msal"
+
+
+def test_preload_notes_a_library_that_is_not_there(monkeypatch):
+    monkeypatch.setattr(_in_process, "MISSING", set())
+    monkeypatch.setattr(_in_process, "LIBRARIES", ("requests", "m365_cba_no_such_library.sub"))
+    _in_process.preload("organization_info")
+    assert _in_process.MISSING == {"m365_cba_no_such_library"}
+
+
 def test_the_task_environment_is_seen_inside_and_undone_after(monkeypatch):
     monkeypatch.setenv("M365_CBA_TEST_KEEP", "controller")
     monkeypatch.delenv("M365_CBA_TEST_NEW", raising=False)
