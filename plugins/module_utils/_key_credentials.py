@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from ._applications import APP_SELECT, find_application, normalise
+from ._applications import APP_SELECT, find_application, normalise, validate_unique_name
 from ._certs import (
     PEM_CERT_MARKER,
     CertificateError,
@@ -198,6 +198,38 @@ def load_wanted_certificate(path=None, content=None):
         return load_certificate(data, option)
     except CertificateError:
         raise CertificateError(_what_else(data), option) from None
+
+
+def wanted_thumbprint(params, certificate):
+    """The thumbprint to add or remove; the option at fault when the inputs disagree or are missing."""
+    given = normalise_thumbprint(params["thumbprint"]) if params["thumbprint"] else None
+    if certificate is not None:
+        actual = sha1_thumbprint(certificate)
+        if given and given != actual:
+            option = "certificate_path" if params["certificate_path"] else "certificate_content"
+            raise KeyCredentialInputError(f"the certificate's thumbprint is {actual}, not {given} as thumbprint says", option)
+        return actual
+    if given is None and params["state"] == "absent" and not params["prune_expired"]:
+        raise KeyCredentialInputError(
+            "state=absent needs thumbprint, certificate_path or certificate_content (or prune_expired=true)", "thumbprint")
+    return given
+
+
+def check_request(params):
+    """application_certificate's options checked against each other: ``(certificate, thumbprint)``,
+    the certificate to add (None without one) and the thumbprint to add or remove. Raises
+    KeyCredentialInputError, ApplicationInputError or CertificateError naming the option at fault."""
+    validate_unique_name(params["unique_name"])
+    if params["exclusive"] and params["state"] == "absent":
+        raise KeyCredentialInputError("only applies with state=present", "exclusive")
+    if params["supersede"] and (params["state"] == "absent" or not params["display_name"]):
+        raise KeyCredentialInputError("needs state=present and a display_name", "supersede")
+    if params["supersede_grace_days"] < 0:
+        raise KeyCredentialInputError("must be 0 or more", "supersede_grace_days")
+    if params["display_name"] is not None and not params["display_name"].strip():
+        raise KeyCredentialInputError("must not be empty", "display_name")
+    certificate = load_wanted_certificate(params["certificate_path"], params["certificate_content"])
+    return certificate, wanted_thumbprint(params, certificate)
 
 
 def _what_else(data):

@@ -232,16 +232,14 @@ key_credentials:
       expired: false
 """
 
-from ansible_collections.m365.cba.plugins.module_utils._applications import ApplicationInputError, validate_unique_name
-from ansible_collections.m365.cba.plugins.module_utils._certs import sha1_thumbprint
+from ansible_collections.m365.cba.plugins.module_utils._applications import ApplicationInputError
 from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError
 from ansible_collections.m365.cba.plugins.module_utils._key_credentials import (
     KeyCredentialInputError,
+    check_request,
     diff_view,
     is_expired,
-    load_wanted_certificate,
     new_key_credential,
-    normalise_thumbprint,
     read_key_credentials,
     reconcile,
     summarise_all,
@@ -254,37 +252,12 @@ from ansible_collections.m365.cba.plugins.module_utils._module import GraphModul
 KEY_OPTIONS = ("unique_name", "app_id", "object_id")
 
 
-def wanted_thumbprint(params, certificate):
-    """The thumbprint to add or remove; the option at fault when the inputs disagree or are missing."""
-    given = normalise_thumbprint(params["thumbprint"]) if params["thumbprint"] else None
-    if certificate is not None:
-        actual = sha1_thumbprint(certificate)
-        if given and given != actual:
-            option = "certificate_path" if params["certificate_path"] else "certificate_content"
-            raise KeyCredentialInputError(f"the certificate's thumbprint is {actual}, not {given} as thumbprint says", option)
-        return actual
-    if given is None and params["state"] == "absent" and not params["prune_expired"]:
-        raise KeyCredentialInputError(
-            "state=absent needs thumbprint, certificate_path or certificate_content (or prune_expired=true)", "thumbprint")
-    return given
-
-
 def run(gm):
     params = gm.params
     key_option = next(name for name in KEY_OPTIONS if params[name])
     cert_option = "certificate_path" if params["certificate_path"] else "certificate_content"
     try:
-        validate_unique_name(params["unique_name"])
-        if params["exclusive"] and params["state"] == "absent":
-            raise KeyCredentialInputError("only applies with state=present", "exclusive")
-        if params["supersede"] and (params["state"] == "absent" or not params["display_name"]):
-            raise KeyCredentialInputError("needs state=present and a display_name", "supersede")
-        if params["supersede_grace_days"] < 0:
-            raise KeyCredentialInputError("must be 0 or more", "supersede_grace_days")
-        if params["display_name"] is not None and not params["display_name"].strip():
-            raise KeyCredentialInputError("must not be empty", "display_name")
-        certificate = load_wanted_certificate(params["certificate_path"], params["certificate_content"])
-        thumbprint = wanted_thumbprint(params, certificate)
+        certificate, thumbprint = check_request(params)
     except (ApplicationInputError, KeyCredentialInputError) as exc:
         gm.fail(exc.args[0], option=exc.option)
 
