@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from ._certs import CertificateError, path_error, write_file_atomic
+from ._certs import CertificateError, check_not_a_file, ensure_directory, path_error, write_file_atomic
 
 REPORT_MODE = 0o600
 
@@ -45,15 +45,19 @@ def _read(path):
 
 
 def ensure_present(path, content, check_mode=False) -> Outcome:
-    """Write ``content`` as the report at ``path`` (mode 0600) unless it is there already."""
+    """Write ``content`` as the report at ``path`` (mode 0600) unless it is there already; a missing
+    directory is created (mode 0700), as the certificate's is."""
     directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise CertificateError(f"the directory {directory} does not exist", "path")
     text = render(content)
-    before, mode = _read(path)
+    if os.path.isdir(directory):
+        before, mode = _read(path)
+    else:
+        check_not_a_file(directory)
+        before, mode = "", None
     if before == text and mode == REPORT_MODE:
         return Outcome(False, before, text)
     if not check_mode:
+        ensure_directory(directory)
         if before == text:
             try:
                 os.chmod(path, REPORT_MODE)

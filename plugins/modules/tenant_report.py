@@ -34,7 +34,8 @@ attributes:
 options:
   path:
     description:
-      - The report file. Its directory must exist.
+      - The report file. A missing directory is created with mode C(0700), as M(m365.cba.certificate) creates
+        its own.
     type: path
     required: true
   content:

@@ -65,7 +65,7 @@ def preload(module):
         try:
             importlib.import_module(name)
         except ImportError:
-            MISSING.add(name.split(".")[0])
+            MISSING.add(name.split(".", maxsplit=1)[0])
     importlib.import_module(module_fqn(module))
 
 

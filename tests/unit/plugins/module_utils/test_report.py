@@ -54,11 +54,21 @@ def test_remove(tmp_path):
     assert removed.changed and removed.before == _report.render(REPORT) and not os.path.exists(path)
 
 
+def test_a_missing_directory_is_predicted_then_created(tmp_path):
+    path = str(tmp_path / "certs" / "contoso" / "r.json")
+    assert _report.ensure_present(path, REPORT, check_mode=True).changed
+    assert not os.path.exists(tmp_path / "certs")
+    assert _report.ensure_present(path, REPORT).changed
+    assert stat.S_IMODE(os.stat(tmp_path / "certs" / "contoso").st_mode) == 0o700
+    assert not _report.ensure_present(path, REPORT).changed
+
+
 @pytest.mark.parametrize("make, message", [
-    (lambda tmp: str(tmp / "missing" / "r.json"), "does not exist"),
+    (lambda tmp: (tmp / "file").write_text("x") and str(tmp / "file" / "r.json"), "is not a directory"),
     (lambda tmp: (tmp / "r.json").mkdir() or str(tmp / "r.json"), "is a directory"),
 ])
-def test_errors_name_the_path_option(tmp_path, make, message):
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_errors_name_the_path_option(tmp_path, make, message, check_mode):
     with pytest.raises(CertificateError) as error:
-        _report.ensure_present(make(tmp_path), REPORT)
+        _report.ensure_present(make(tmp_path), REPORT, check_mode=check_mode)
     assert error.value.option == "path" and message in str(error.value)
