@@ -21,6 +21,7 @@ of a run at a chosen moment.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -84,24 +85,7 @@ import signal
 from ansible.plugins.callback import CallbackBase
 
 
-def _descendants(root):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
+@@DESCENDANTS@@
 
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
@@ -137,7 +121,7 @@ class CallbackModule(CallbackBase):
                      "warnings": [str(w) for w in data.get("warnings") or []]})
         if self._kill_after and self._count >= self._kill_after and host.get_name() != "localhost":
             self._write({"killed_after": self._count})
-            for pid in _descendants(os.getpid()):
+            for pid in descendants(os.getpid()):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -176,6 +160,10 @@ def descendants(root):
             found.append(child)
             stack.append(child)
     return found
+
+
+# The callback runs inside ansible-playbook, where this file cannot be imported: it gets its own copy.
+PROBE_CALLBACK = PROBE_CALLBACK.replace("@@DESCENDANTS@@", inspect.getsource(descendants))
 
 
 def installed_collection(paths):
