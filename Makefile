@@ -126,8 +126,10 @@ lane-faults:
 	@$(MAKE) --no-print-directory -k reliability-run awx-run
 
 # Timings (not part of make test): writes docs/benchmarks.md. SCALES=10,100 for a shorter run.
+# (Not $(or ...): make splits its arguments at the commas.)
+SCALES ?= 10,100,500
 bench: collection
-	$(PY) tests/bench/bench.py --scales $(or $(SCALES),10,100,500)
+	$(PY) tests/bench/bench.py --scales $(SCALES)
 
 # Soak (not part of make test): 10 runs of the setup over 20 emulator tenants = 200 tenant-runs, 5 % random
 # faults; writes the result to docs/soak.md.
