@@ -13,8 +13,9 @@ starting a Python interpreter and importing requests, cryptography and msal agai
 ``InProcessAction`` is the action plugin named like each module. On a ``local`` connection without
 ``become`` or ``async`` it runs the module's own ``main()`` -- the same AnsibleModule, argument spec,
 check mode, diff, ``no_log`` scrubbing and result -- with the task's arguments and ``environment``,
-and reads the result the way a module's output is read. Anywhere else, or with
-``m365_cba_in_process: false``, it runs the module the ordinary way.
+and reads the result the way a module's output is read. Anywhere else, when the controller's Python
+cannot import the libraries the modules need, or with ``m365_cba_in_process: false``, it runs the
+module the ordinary way.
 
 The module and the libraries it needs are imported when the action plugin is loaded, which Ansible
 does once in the main process before it forks a worker per task, so the workers share them.
@@ -132,7 +133,7 @@ class InProcessAction(NormalAction):
             try:
                 module.main()
             except SystemExit as exc:
-                rc = exc.code if isinstance(exc.code, int) else 1
+                rc = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
             else:
                 raise ModuleExit(f"m365.cba.{self.MODULE} returned without a result")
         data = self._parse_returned_data({"rc": rc, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}, PROFILE)
