@@ -4,12 +4,22 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """AWX's rules for custom credential types, and what a job gets from one, for tests.
 
-AWX validates a credential type's ``inputs`` and ``injectors`` against a JSON schema and renders each
-injector template once with every field set (undefined names are errors). At launch it renders the
-templates in a sandboxed Jinja environment where inputs left empty are undefined (so they render as
-empty strings), writes each ``file`` template to its own file in the job's private ``env``
-directory, exposes those paths as ``tower.filename.<name>``, and sets every ``env`` variable and
-every ``extra_vars`` variable, empty or not.
+AWX validates a credential type's ``inputs`` and ``injectors`` against a JSON schema (``inputs`` has
+only ``fields`` and ``required``; ``dependencies`` is refused for custom types, so "one of these two
+fields" cannot be required) and renders each injector template once with every field set to
+``"EXAMPLE"`` (undefined names are errors, so both branches of a ``{% if %}`` are not checked).
+
+At launch it renders the templates in a sandboxed Jinja environment (full Jinja: ``{% if %}`` works)
+with the default ``Undefined``: inputs left empty are not in the namespace at all, so they are falsy
+in a condition and render as empty strings. It writes every ``file`` template to its own file in the
+job's private ``env`` directory, mode 0600, even when it renders empty, exposes those paths as
+``tower.filename.<name>``, and sets every ``env`` variable and every ``extra_vars`` variable, empty or
+not.
+
+Sources: awx/main/fields.py (CredentialTypeInputField, CredentialTypeInjectorField) and
+awx/main/models/credential/__init__.py (CredentialType.inject_credential) in ansible/awx, and
+awx_plugins/interfaces/_temporary_private_inject_api.py (inject_credential) in
+ansible/awx_plugins.interfaces, which newer AWX releases use.
 """
 
 from __future__ import annotations
@@ -158,7 +168,7 @@ def inject(credential_type, values, private_data_dir):
         fd, path = tempfile.mkstemp(dir=env_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(sandbox.from_string(template).render(**namespace))
-        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP)
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
         if "." in label:
             name = label.split(".", 1)[1]
             setattr(tower.filename, name, path)

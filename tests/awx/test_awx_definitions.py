@@ -2,14 +2,17 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The AWX credential types and job templates in extensions/awx: valid for AWX, and consistent with
+"""The AWX credential type and job templates in extensions/awx: valid for AWX, and consistent with
 what the modules read and what the setup role accepts."""
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
+from jinja2 import meta as jinja2_meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from awx_helpers import REPO, load_yaml
 from awx_injection import inject, validation_errors
@@ -26,28 +29,82 @@ JOB_TEMPLATE_OPTIONS = {
 }
 
 
-def by_kind(kind):
-    variable = {"certificate": "AZURE_CLIENT_CERTIFICATE_PATH", "secret": "AZURE_CLIENT_SECRET"}[kind]
-    (found,) = [t for t in CREDENTIAL_TYPES if variable in t["injectors"].get("env", {})]
-    return found
+CREDENTIAL_TYPE_NAME = "Microsoft 365 CBA bootstrap identity (m365.cba)"
+CREDENTIAL_TYPE = CREDENTIAL_TYPES[0]
+SIGN_IN_VARIABLES = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH")
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+# The credential a user fills in, by what it signs in with.
+SIGN_IN_INPUTS = {
+    "certificate": {"client_certificate": CERTIFICATE},
+    "encrypted certificate": {"client_certificate": CERTIFICATE, "client_certificate_password": "not-a-real-key-password"},
+    "secret": {"client_secret": "not-a-real-secret"},
+    "both": {"client_certificate": CERTIFICATE, "client_secret": "not-a-real-secret"},
+    "neither": {},
+}
 
 
-@pytest.mark.parametrize("credential_type", CREDENTIAL_TYPES, ids=lambda t: t["name"])
-def test_credential_type_is_valid_for_awx(credential_type):
+def fill_in(sign_in, **values):
+    base = {"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-000000000001",
+            "pfx_password": "not-a-real-password"}
+    return dict(base, **SIGN_IN_INPUTS[sign_in], **values)
+
+
+def test_one_credential_type():
+    assert [t["name"] for t in CREDENTIAL_TYPES] == [CREDENTIAL_TYPE_NAME]
+
+
+def test_credential_type_is_valid_for_awx():
+    credential_type = CREDENTIAL_TYPE
     assert validation_errors(credential_type) == []
     assert credential_type["kind"] == "cloud"
     fields = {f["id"]: f for f in credential_type["inputs"]["fields"]}
     for name, field in fields.items():
         if "secret" in name or "password" in name or name == "client_certificate":
             assert field.get("secret") is True, f"{name} must be a secret input"
-    # Only one way to sign in per type: a job with both would hand the modules two credentials.
+    # Either way of signing in may be left empty (AWX cannot require one of two fields); the injectors
+    # hand the job at most one of them.
+    assert {"client_certificate", "client_secret"} <= set(fields)
+    assert not {"client_certificate", "client_secret"} & set(credential_type["inputs"]["required"])
     env = credential_type["injectors"]["env"]
-    assert ("AZURE_CLIENT_SECRET" in env) != ("AZURE_CLIENT_CERTIFICATE_PATH" in env)
+    assert set(SIGN_IN_VARIABLES) <= set(env)
     assert "M365_CBA_ACCESS_TOKEN" not in env
 
 
-@pytest.mark.parametrize("credential_type", CREDENTIAL_TYPES, ids=lambda t: t["name"])
-def test_injected_names_are_what_the_collection_reads(credential_type, collection_import):
+@pytest.mark.parametrize("section, key, value, message", [
+    # "Exactly one of the certificate and the secret" would need `dependencies` (or oneOf), which AWX
+    # refuses for custom credential types.
+    ("inputs", "dependencies", {"client_certificate_password": ["client_certificate"]}, "dependencies"),
+    ("env", "AZURE_CLIENT_SECRET", "{{ client_secrett }}", "client_secrett"),
+    ("env", "ANSIBLE_CONFIG", "x", "ANSIBLE_CONFIG"),
+])
+def test_validation_refuses_what_awx_refuses(section, key, value, message):
+    """The emulation of AWX's checks is no rubber stamp."""
+    broken = copy.deepcopy(CREDENTIAL_TYPE)
+    (broken["inputs"] if section == "inputs" else broken["injectors"][section])[key] = value
+    errors = validation_errors(broken)
+    assert errors and message in "\n".join(errors)
+
+
+def undeclared_names(credential_type):
+    """Names the injector templates use that are neither inputs nor AWX's ``tower``."""
+    environment = ImmutableSandboxedEnvironment()
+    ids = {field["id"] for field in credential_type["inputs"]["fields"]} | {"tower"}
+    return {name for entries in credential_type["injectors"].values() for template in entries.values()
+            for name in jinja2_meta.find_undeclared_variables(environment.parse(template))} - ids
+
+
+def test_injectors_name_only_inputs():
+    """AWX renders the injectors once, with every input set, so it misses a wrong name in the branch of
+    an `{% if %}` that needs an input to be empty; check every name of every branch."""
+    assert undeclared_names(CREDENTIAL_TYPE) == set()
+    broken = copy.deepcopy(CREDENTIAL_TYPE)
+    broken["injectors"]["env"]["AZURE_CLIENT_SECRET"] = "{% if not client_certificate %}{{ client_secrett }}{% endif %}"
+    assert validation_errors(broken) == []
+    assert undeclared_names(broken) == {"client_secrett"}
+
+
+def test_injected_names_are_what_the_collection_reads(collection_import):
     from ansible_collections.m365.cba.plugins.module_utils._module import (  # pylint: disable=import-error
         CREDENTIAL_ENVIRONMENT,
         graph_argument_spec,
@@ -56,33 +113,19 @@ def test_injected_names_are_what_the_collection_reads(credential_type, collectio
     module_env = {name for option in graph_argument_spec().values() if "fallback" in option for name in option["fallback"][1]}
     for dummy, variable, companions in CREDENTIAL_ENVIRONMENT:
         module_env |= {variable} | {companion_variable for dummy2, companion_variable in companions}
-    assert set(credential_type["injectors"]["env"]) <= module_env
-    for variable in credential_type["injectors"]["extra_vars"]:
+    assert set(CREDENTIAL_TYPE["injectors"]["env"]) <= module_env
+    for variable in CREDENTIAL_TYPE["injectors"]["extra_vars"]:
         assert variable in ROLE_OPTIONS and ROLE_OPTIONS[variable].get("no_log") is True
 
 
-@pytest.mark.parametrize("kind", ["certificate", "secret"])
-def test_injected_environment_gives_the_modules_one_credential(kind, collection_import, tmp_path, monkeypatch):
-    """What AWX injects, blanks included, passes the modules' argument checks and picks the right
-    credential, endpoints and cloud."""
+def module_params(env, monkeypatch):
+    """What an m365.cba module makes of a job environment ``env`` (nothing else set)."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-    from ansible_collections.m365.cba.plugins.module_utils._auth import Connection, credential_for  # pylint: disable=import-error
     from ansible_collections.m365.cba.plugins.module_utils._module import (  # pylint: disable=import-error
         CREDENTIAL_OPTIONS,
         credentials_from_environment,
         graph_argument_spec,
     )
-
-    values = {"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-000000000001",
-              "pfx_password": "not-a-real-password"}
-    if kind == "certificate":
-        values["client_certificate"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    else:
-        values["client_secret"] = "not-a-real-secret"
-    env, extra_vars, files = inject(by_kind(kind), values, str(tmp_path))
-    assert extra_vars == {"m365_cba_pfx_password": "not-a-real-password"}
-    assert env["M365_CBA_CLOUD"] == "global"
-    assert env["M365_CBA_CA_BUNDLE"] == env["M365_CBA_AUTHORITY_HOST"] == env["M365_CBA_GRAPH_ENDPOINT"] == ""
 
     for name in list(os.environ):
         if name.startswith(("AZURE_", "M365_CBA_")):
@@ -91,26 +134,64 @@ def test_injected_environment_gives_the_modules_one_credential(kind, collection_
         monkeypatch.setenv(name, value)
     result = ArgumentSpecValidator(graph_argument_spec(), mutually_exclusive=[CREDENTIAL_OPTIONS]).validate({})
     assert result.error_messages == []
-    connection = Connection.from_params(credentials_from_environment(result.validated_parameters))
+    return credentials_from_environment(result.validated_parameters)
+
+
+@pytest.mark.parametrize("sign_in", ["certificate", "encrypted certificate", "secret", "both"])
+def test_injected_environment_gives_the_modules_one_credential(sign_in, collection_import, tmp_path, monkeypatch):
+    """What AWX injects, blanks included, passes the modules' argument checks and picks the right
+    credential, endpoints and cloud. With a certificate and a secret, the certificate is used."""
+    from ansible_collections.m365.cba.plugins.module_utils._auth import Connection, credential_for  # pylint: disable=import-error
+
+    values = fill_in(sign_in)
+    env, extra_vars, files = inject(CREDENTIAL_TYPE, values, str(tmp_path))
+    assert extra_vars == {"m365_cba_pfx_password": "not-a-real-password"}
+    assert env["M365_CBA_CLOUD"] == "global"
+    assert env["M365_CBA_CA_BUNDLE"] == env["M365_CBA_AUTHORITY_HOST"] == env["M365_CBA_GRAPH_ENDPOINT"] == ""
+    # The job gets exactly one way to sign in.
+    assert [name for name in SIGN_IN_VARIABLES if env[name]] == (
+        ["AZURE_CLIENT_SECRET"] if sign_in == "secret" else ["AZURE_CLIENT_CERTIFICATE_PATH"])
+
+    connection = Connection.from_params(module_params(env, monkeypatch))
     assert connection.authority_base.startswith("https://login.")
     assert connection.verify is True
-    if kind == "certificate":
+    if sign_in == "secret":
+        assert credential_for(connection).kind == "secret"
+        assert not connection.client_certificate_path
+        assert env["AZURE_CLIENT_CERTIFICATE_PASSWORD"] == ""
+    else:
+        assert not connection.client_secret
         assert connection.client_certificate_path == files["client_certificate"]
-        assert not connection.client_certificate_password
+        assert connection.client_certificate_password == values.get("client_certificate_password")
         with open(files["client_certificate"], encoding="ascii") as handle:
             assert handle.read() == values["client_certificate"]
-    else:
-        assert credential_for(connection).kind == "secret"
+
+
+def test_neither_certificate_nor_secret_fails_clearly(collection_import, tmp_path, monkeypatch):
+    """AWX accepts a credential with neither (it cannot require one of two fields): the job gets no
+    credential, and the modules say so instead of signing in with something else."""
+    from ansible_collections.m365.cba.plugins.module_utils._auth import AuthError, Connection, credential_for  # pylint: disable=import-error
+
+    env, dummy, files = inject(CREDENTIAL_TYPE, fill_in("neither", client_certificate_password="stray"), str(tmp_path))
+    # AWX writes the certificate file anyway, empty; the job is not pointed at it.
+    assert os.path.getsize(files["client_certificate"]) == 0
+    assert env["AZURE_CLIENT_CERTIFICATE_PATH"] == env["AZURE_CLIENT_SECRET"] == env["AZURE_CLIENT_CERTIFICATE_PASSWORD"] == ""
+    params = module_params(env, monkeypatch)
+    assert not any(params.get(name) for name in ("client_secret", "client_certificate_path", "access_token"))
+    with pytest.raises(AuthError, match=r"no credential given: set client_secret, client_certificate_path or access_token"):
+        credential_for(Connection.from_params(params))
 
 
 def test_multi_tenant_credential_leaves_the_tenant_to_the_inventory(tmp_path):
-    env, dummy, dummy = inject(by_kind("secret"), {"client_id": "x", "client_secret": "y", "pfx_password": "z"}, str(tmp_path))
+    env, dummy, dummy = inject(CREDENTIAL_TYPE, {"client_id": "x", "client_secret": "y", "pfx_password": "z"}, str(tmp_path))
     assert env["AZURE_TENANT_ID"] == ""
 
 
 def test_required_inputs(tmp_path):
     with pytest.raises(ValueError, match="pfx_password"):
-        inject(by_kind("certificate"), {"client_id": "x", "client_certificate": "pem"}, str(tmp_path))
+        inject(CREDENTIAL_TYPE, {"client_id": "x", "client_certificate": "pem"}, str(tmp_path))
+    with pytest.raises(ValueError, match="client_id"):
+        inject(CREDENTIAL_TYPE, {"client_secret": "y", "pfx_password": "z"}, str(tmp_path))
 
 
 @pytest.mark.parametrize("template", JOB_TEMPLATES, ids=lambda t: t["name"])

@@ -4,8 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """playbooks/setup.yml as an AWX job runs it: through ansible-runner, one tenant, with nothing but
 what the m365.cba credential type injects (environment variables, a certificate file and the PFX
-password as an extra variable). The emulator must end up with the application, its service
-principal, the consent and the directory role, and no secret may reach the job's output or events."""
+password as an extra variable). With a certificate, a client secret, or both (the certificate wins),
+the emulator must end up with the application, its service principal, the consent and the directory
+role, and no secret may reach the job's output or events. With neither, the job fails and says why."""
 
 from __future__ import annotations
 
@@ -22,42 +23,51 @@ from m365emu import Emulator
 from awx_helpers import REPO, UNIQUE_NAME, load_yaml, pem_body_lines, setup_objects
 from awx_injection import inject
 
-TENANT = "tenant01"
+# One tenant per way of signing in, so that every job sets its tenant up from scratch.
+TENANTS = {"certificate": "tenant01", "secret": "tenant02", "both": "tenant03", "neither": "tenant04"}
 
 
-def certificate_credential_type():
-    types = load_yaml("extensions", "awx", "credential_types.yml")
-    return next(t for t in types if "AZURE_CLIENT_CERTIFICATE_PATH" in t["injectors"]["env"])
+def credential_type():
+    (found,) = load_yaml("extensions", "awx", "credential_types.yml")
+    return found
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    with Emulator(str(tmp_path_factory.mktemp("emulator")), tenants=1) as emu:
+    with Emulator(str(tmp_path_factory.mktemp("emulator")), tenants=len(TENANTS)) as emu:
         yield emu
 
 
-def credential_inputs(emu, pfx_password):
-    """A per-tenant m365.cba credential for the emulator's tenant, as a user would fill it in."""
-    tenant = emu.tenant(TENANT)
+def credential_inputs(emu, tenant_name, pfx_password, sign_in):
+    """A per-tenant m365.cba credential for an emulator tenant, as a user would fill it in: with the
+    bootstrap certificate, its client secret, both (the secret a wrong one) or neither."""
+    tenant = emu.tenant(tenant_name)
     bootstrap = tenant["bootstrap"]
     with open(bootstrap["certificate_path"], encoding="ascii") as handle:
         certificate = handle.read()
     with open(emu.ca_bundle, encoding="ascii") as handle:
         ca_bundle = handle.read()
-    return {
+    inputs = {
         "tenant_id": tenant["tenant_id"],
         "client_id": bootstrap["client_id"],
-        "client_certificate": certificate,
         "pfx_password": pfx_password,
         "authority_host": emu.base_url,
         "graph_endpoint": emu.base_url,
         "ca_bundle": ca_bundle,
     }
+    if sign_in in ("certificate", "both"):
+        inputs["client_certificate"] = certificate
+    if sign_in == "secret":
+        inputs["client_secret"] = bootstrap["client_secret"]
+    if sign_in == "both":
+        # Were the secret used, the job would fail: it succeeds only with the certificate.
+        inputs["client_secret"] = "not-the-" + bootstrap["client_secret"]
+    return inputs
 
 
-def run_job(private_data_dir, collections_path, envvars, extravars):
+def run_job(private_data_dir, collections_path, envvars, extravars, tenant_name):
     """One job: the checkout's setup playbook (the AWX project), an inventory with this tenant only."""
-    inventory = {"all": {"children": {"tenants": {"hosts": {TENANT: {
+    inventory = {"all": {"children": {"tenants": {"hosts": {tenant_name: {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
     }}}}}}
@@ -92,38 +102,45 @@ def _no_ambient_credentials(monkeypatch):
             monkeypatch.delenv(name)
 
 
-def test_setup_job_with_injected_credential(emulator, collections_path, tmp_path):
+@pytest.mark.parametrize("sign_in", ["certificate", "secret", "both"])
+def test_setup_job_with_injected_credential(sign_in, emulator, collections_path, tmp_path):
+    tenant_name = TENANTS[sign_in]
     pfx_password = secrets.token_urlsafe(24)
-    credential_type = certificate_credential_type()
     private_data_dir = tmp_path / "job"
-    env, extra_vars, files = inject(credential_type, credential_inputs(emulator, pfx_password), str(private_data_dir))
+    inputs = credential_inputs(emulator, tenant_name, pfx_password, sign_in)
+    env, extra_vars, files = inject(credential_type(), inputs, str(private_data_dir))
 
-    # What the credential puts into the job: the certificate as a file, no password for its key.
-    bootstrap = emulator.tenant(TENANT)["bootstrap"]
-    assert env["AZURE_TENANT_ID"] == emulator.tenant(TENANT)["tenant_id"]
+    # What the credential puts into the job: one way to sign in (the certificate as a file, or the
+    # secret), no password for the certificate's key.
+    bootstrap = emulator.tenant(tenant_name)["bootstrap"]
+    assert env["AZURE_TENANT_ID"] == emulator.tenant(tenant_name)["tenant_id"]
     assert env["AZURE_CLIENT_ID"] == bootstrap["client_id"]
-    assert env["AZURE_CLIENT_CERTIFICATE_PATH"] == files["client_certificate"]
+    if sign_in == "secret":
+        assert env["AZURE_CLIENT_SECRET"] == bootstrap["client_secret"]
+        assert env["AZURE_CLIENT_CERTIFICATE_PATH"] == ""
+    else:
+        assert env["AZURE_CLIENT_CERTIFICATE_PATH"] == files["client_certificate"]
+        assert env["AZURE_CLIENT_SECRET"] == ""
     assert env["M365_CBA_CA_BUNDLE"] == files["ca_bundle"]
     assert env["M365_CBA_AUTHORITY_HOST"] == env["M365_CBA_GRAPH_ENDPOINT"] == emulator.base_url
     assert env["AZURE_CLIENT_CERTIFICATE_PASSWORD"] == ""
-    assert "AZURE_CLIENT_SECRET" not in env
     assert env["M365_CBA_CLOUD"] == "global"
     assert extra_vars == {"m365_cba_pfx_password": pfx_password}
 
-    cert_dir = tmp_path / "certificates" / TENANT
+    cert_dir = tmp_path / "certificates" / tenant_name
     extravars = dict(extra_vars, m365_cba_certificate_dir=str(cert_dir))
     envvars = dict(env, M365_CBA_TOKEN_CACHE_DIR=str(tmp_path / "token-cache"))
-    result = run_job(private_data_dir, collections_path, envvars, extravars)
+    result = run_job(private_data_dir, collections_path, envvars, extravars, tenant_name)
     stdout, output = job_output(result)
 
     assert result.status == "successful", stdout[-4000:]
     assert result.rc == 0
     assert result.stats["failures"] == {} and result.stats["dark"] == {}
-    assert TENANT in result.stats["changed"]
+    assert tenant_name in result.stats["changed"]
 
     # The emulator, read independently of the modules: application with our certificate, service
     # principal, admin consent for Exchange.ManageAsApp and a directory role.
-    state = emulator.state(tenant=TENANT)["tenants"][0]
+    state = emulator.state(tenant=tenant_name)["tenants"][0]
     app, sp, consent, roles = setup_objects(state)
     assert app is not None, f"no application {UNIQUE_NAME}"
     with open(cert_dir / f"{UNIQUE_NAME}.report.json", encoding="utf-8") as handle:
@@ -134,7 +151,7 @@ def test_setup_job_with_injected_credential(emulator, collections_path, tmp_path
     assert len(consent) == 1
     assert roles, "no directory role assigned"
 
-    # No secret in the output or the events: PFX password, bootstrap secret, private keys.
+    # No secret in the output or the events: PFX password, bootstrap secret (right or wrong), private keys.
     assert pfx_password not in output
     assert bootstrap["client_secret"] not in output
     assert bootstrap["pfx_password"] not in output
@@ -142,3 +159,25 @@ def test_setup_job_with_injected_credential(emulator, collections_path, tmp_path
         leaked = [line for line in pem_body_lines(key_file) if line in output]
         assert not leaked, f"private key material of {key_file} in the job output"
     assert "PRIVATE KEY" not in output
+
+
+def test_setup_job_without_certificate_or_secret_fails_clearly(emulator, collections_path, tmp_path):
+    """AWX accepts a credential with neither a certificate nor a secret; its job must fail on the
+    first Graph task, say what is missing, and change nothing."""
+    tenant_name = TENANTS["neither"]
+    private_data_dir = tmp_path / "job"
+    env, extra_vars, files = inject(credential_type(), credential_inputs(emulator, tenant_name, "unused-pfx-password", "neither"),
+                                    str(private_data_dir))
+    assert os.path.getsize(files["client_certificate"]) == 0  # AWX writes the file anyway
+    assert env["AZURE_CLIENT_CERTIFICATE_PATH"] == env["AZURE_CLIENT_SECRET"] == ""
+
+    extravars = dict(extra_vars, m365_cba_certificate_dir=str(tmp_path / "certificates" / tenant_name))
+    envvars = dict(env, M365_CBA_TOKEN_CACHE_DIR=str(tmp_path / "token-cache"))
+    result = run_job(private_data_dir, collections_path, envvars, extravars, tenant_name)
+    stdout, dummy = job_output(result)
+
+    assert result.status == "failed" and result.rc != 0
+    assert tenant_name in result.stats["failures"]
+    assert "no credential given: set client_secret, client_certificate_path or access_token" in stdout, stdout[-4000:]
+    app, dummy, dummy, dummy = setup_objects(emulator.state(tenant=tenant_name)["tenants"][0])
+    assert app is None
