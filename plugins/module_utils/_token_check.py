@@ -13,10 +13,11 @@ Private to m365.cba; no stable API.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 
-from ._auth import AuthError, Connection, TokenCache, TokenSource, jwt_claims
+from ._auth import TOKEN_POLICY, AuthError, Connection, TokenCache, TokenSource, jwt_claims
 
 # AADSTS codes that a fresh certificate answers until it has replicated.
 _RETRYABLE_AADSTS = (700027, 700016)
@@ -44,18 +45,26 @@ def missing(summary, expect_roles, expect_wids):
 
 
 def check_app_token(connection: Connection, resource, expect_roles=None, expect_wids=None, wait_timeout=60.0,
-                    sleep=time.sleep, clock=time.monotonic):
+                    sleep=time.sleep, clock=time.monotonic, policy=TOKEN_POLICY):
     """Acquire a token as the application until the expectations hold or ``wait_timeout`` passes.
 
     Returns ``(summary, attempts, lacking_roles, lacking_wids)``; raises AuthError when sign-in
     keeps failing. Each attempt is a new token request (no cache), so a new consent shows.
+
+    ``wait_timeout`` bounds the whole check, the token endpoint's own retries (429, 5xx, a broken
+    connection) included: each attempt's TokenSource may wait only what is left of it, so the check
+    ends at most one request's duration after ``wait_timeout``. Every attempt sends at least one
+    request, also with ``wait_timeout=0``.
     """
     started = clock()
     attempt = 0
     while True:
         attempt += 1
+        source = TokenSource(connection, cache=TokenCache(None), sleep=sleep, clock=clock)
+        # What is left of wait_timeout, set last so that loading the certificate counts against it.
+        source.policy = _within(policy, wait_timeout - (clock() - started))
         try:
-            token = TokenSource(connection, cache=TokenCache(None)).token_for(resource)
+            token = source.token_for(resource)
         except AuthError as exc:
             if exc.code not in _RETRYABLE_AADSTS or clock() - started + _wait(attempt) > wait_timeout:
                 raise
@@ -66,6 +75,12 @@ def check_app_token(connection: Connection, resource, expect_roles=None, expect_
         if not (lacking_roles or lacking_wids) or clock() - started + _wait(attempt) > wait_timeout:
             return summary, attempt, lacking_roles, lacking_wids
         sleep(_wait(attempt))
+
+
+def _within(policy, remaining):
+    """``policy`` with its retries bounded by ``remaining`` seconds (never below 0: the first
+    request of a TokenSource is always sent, only the waits for a retry are bounded)."""
+    return dataclasses.replace(policy, total_timeout=max(0.0, min(policy.total_timeout, remaining)))
 
 
 def _wait(attempt):

@@ -58,6 +58,8 @@ options:
     description:
       - How many seconds to keep trying while the expectations are not met (or the new certificate is not yet
         known to the token service). V(0) checks once.
+      - It also bounds the retries of a throttled (429) or failing (5xx) token request, so the task ends at most
+        one token request after this time.
     type: int
     default: 120
 notes:

@@ -13,9 +13,14 @@ strategy), so that the matrix costs one run rather than one per case:
 * replication lag: 30 s on the new application (the step every later one waits for), 3 s on every
   write of a tenant;
 * the token endpoint answering 5xx, for the bootstrap identity and for the new application's proof;
+* the token endpoint throttling (429, Retry-After: 1) twice, with Entra's JSON AADSTS body and with
+  the plain-text "Too Many Requests" body Entra has been seen to send
+  (AzureAD/microsoft-authentication-library-for-dotnet#2855), for both token requests: ridden out
+  within the token retry budget, each Retry-After waited;
 * faults that outlast the retry budget: the run must fail for that tenant with an error naming the
   request and the status, leave nothing half-made that a re-run cannot finish, and the next run
-  (without the fault) converges.
+  (without the fault) converges; a token endpoint that keeps throttling one tenant fails it with
+  HTTP 429 and the request id of the throttled answer, while every other tenant goes on.
 
 Afterwards every tenant holds exactly one application (our unique name), one service principal, one
 Exchange.ManageAsApp consent, the Exchange Administrator role once, and exactly the certificate whose
@@ -39,6 +44,12 @@ from harness import Fleet, check_tenant, fault  # noqa: E402  pylint: disable=wr
 
 from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-position
 
+# The token retry budget of the collection (plugins/module_utils/_auth.py TOKEN_ATTEMPTS): how
+# often one token request is sent in all.
+TOKEN_ATTEMPTS = 3
+# Entra's bare answer to a throttled client-credentials request (msal-dotnet issue 2855).
+PLAIN_429 = {"status": 429, "retry_after": 1, "body_text": "Too Many Requests"}
+
 FAULTS = {
     "429": {"status": 429, "retry_after": 1, "count": 2},
     "503": {"status": 503, "count": 2},
@@ -52,6 +63,11 @@ CASES.update({
     # The bootstrap identity's first token request (Graph), and the new application's proof (Exchange).
     "token-bootstrap-503": [("token", {"status": 503, "count": 1})],
     "token-proof-500": [("token", {"status": 500, "count": 2, "after": 1})],
+    # Throttled twice (the budget allows TOKEN_ATTEMPTS - 1 retries), JSON and plain-text bodies.
+    "token-bootstrap-429": [("token", {"status": 429, "retry_after": 1, "count": 2})],
+    "token-bootstrap-429-text": [("token", dict(PLAIN_429, count=2))],
+    "token-proof-429": [("token", {"status": 429, "retry_after": 1, "count": 2, "after": 1})],
+    "token-proof-429-text": [("token", dict(PLAIN_429, count=2, after=1))],
     "lag-30s-application": [],
     "lag-3s-everywhere": [],
 })
@@ -60,13 +76,22 @@ EXHAUSTED = {
     "exhaust-organization-429": [("organization", {"status": 429, "retry_after": 1, "count": 1000})],
     "exhaust-consent-drop": [("consent", {"drop": True, "count": 1000})],
     "exhaust-token-proof-503": [("token", {"status": 503, "count": 1000, "after": 1})],
+    # The token endpoint keeps throttling this tenant: every token request, plain text, and the proof, JSON.
+    "exhaust-token-429-text": [("token", dict(PLAIN_429, count=1000))],
+    "exhaust-token-proof-429": [("token", {"status": 429, "retry_after": 1, "count": 1000, "after": 1})],
 }
 # What the failure must say: the request and what went wrong with it.
 EXHAUSTED_MESSAGES = {
     "exhaust-organization-429": ("GET /v1.0/organization", "HTTP 429"),
     "exhaust-consent-drop": ("/appRoleAssignedTo", "connection lost"),
     "exhaust-token-proof-503": ("token request", "HTTP Error: 503"),
+    "exhaust-token-429-text": ("throttling", "HTTP 429", "request-id: "),
+    "exhaust-token-proof-429": ("throttling", "HTTP 429", "AADSTS90033", "request-id: "),
 }
+TOKEN_429 = sorted(name for name in CASES if name.startswith("token-") and "-429" in name)
+THROTTLED = sorted(name for name in EXHAUSTED if "-429" in name and name.startswith("exhaust-token"))
+# A tenant whose faults never touch the token endpoint: the token requests a setup costs.
+TOKEN_REFERENCE = "organization-503"
 LAG_30 = "lag-30s-application"
 LAG_3 = "lag-3s-everywhere"
 ALL_CASES = dict(CASES, **EXHAUSTED)
@@ -160,3 +185,48 @@ def test_exhausted_budget_fails_clearly_and_the_next_run_converges(matrix, name)
     assert second is not None and name in second.recap, "the failed tenant was not run again"
     assert name not in second.failed_hosts(), f"{name}: {second.failures(name)}\n{second.describe()}"
     assert matrix["checks"][name].ok, f"{name}: {matrix['checks'][name].problems}"
+
+
+def _token_posts(matrix, name):
+    return [r for r in _tenant_requests(matrix, name) if r["route"] == "POST /{tenant}/oauth2/v2.0/token"]
+
+
+@pytest.mark.parametrize("name", TOKEN_429)
+def test_token_429_costs_only_the_budgeted_retries(matrix, name):
+    """Both throttled answers were retried once each (no more), after the Retry-After, and the setup
+    still proved its certificate; the tenant holds no duplicate (test above)."""
+    posts = _token_posts(matrix, name)
+    throttled = [r for r in posts if r["status"] == 429]
+    assert len(throttled) == 2 and all(r["fault"] and r["request_id"] for r in throttled), posts
+    # Every throttled answer was retried (each token request was sent at most TOKEN_ATTEMPTS times)
+    # and nothing else was: the other requests are those of a tenant whose tokens were not faulted.
+    reference = [r for r in _token_posts(matrix, TOKEN_REFERENCE) if r["status"] == 200]
+    assert [r["status"] for r in posts if r["status"] != 429] == [200] * len(reference), posts
+    assert len(posts) == len(reference) + 2
+    streak = 0
+    for earlier, later in zip(posts, posts[1:]):
+        if earlier["status"] == 429:
+            streak += 1
+            assert streak < TOKEN_ATTEMPTS, f"{name}: {streak} throttled answers in a row"
+            waited = _seconds_between(earlier["time"], later["time"])
+            assert waited >= 0.9, f"{name}: asked again {waited:.2f} s after Retry-After: 1"
+        else:
+            streak = 0
+    proof = [r for r in matrix["first"].host_results(name) if r["action"].endswith("app_token_info")]
+    assert [r["status"] for r in proof] == ["ok"], proof
+
+
+@pytest.mark.parametrize("name", THROTTLED)
+def test_throttled_tenant_fails_naming_429_and_the_request_id(matrix, name):
+    """The message names the request id Entra gave the last throttled answer (as logged by the
+    emulator), after TOKEN_ATTEMPTS requests; every other tenant of the run went on."""
+    first = matrix["first"]
+    (message,) = first.failures(name)
+    posts = _token_posts(matrix, name)
+    throttled = [r for r in posts if r["status"] == 429]
+    assert throttled and throttled[-1] is posts[-1], posts
+    assert f"request-id: {throttled[-1]['request_id']}" in message, message
+    assert len(throttled) == TOKEN_ATTEMPTS and f"after {TOKEN_ATTEMPTS} attempts" in message, message
+    # Throttling is not a configuration problem: no option of the task is blamed.
+    assert "tenant_id" not in message and "certificate_path" not in message, message
+    assert set(first.failed_hosts()) == set(EXHAUSTED), first.describe()

@@ -74,6 +74,10 @@ class Dispatcher:
         tenant_keys = (hint, tenant.tenant_id, tenant.name) if tenant else (hint,)
         rule = self.faults.pick(request.method, request.path, tenant_keys)
         response = self._faulted(rule, request, login) if rule else None
+        if response is not None and not response.drop:
+            # A faulted answer carries a request id like any other (x-ms-request-id from the sign-in
+            # host, request-id from Graph), and the log records it.
+            meta["request_id"] = response.headers.get("x-ms-request-id") or response.headers.get("request-id")
         if response is None:
             response = self._serve(request, login, meta)
         self._record(request, response, meta, rule, started, login, tenant)
@@ -131,16 +135,23 @@ class Dispatcher:
             value = rule.retry_after
             headers["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
         if login:
-            exc = StsError(rule.status, rule.code or "temporarily_unavailable", 90033,
-                           rule.message or "AADSTS90033: A transient error has occurred. Please try again.")
-            response = self.identity.error_response(exc, request)
+            if rule.body_text is not None:
+                response = self.identity.text_response(rule.status, rule.body_text, rule.content_type, request)
+            else:
+                exc = StsError(rule.status, rule.code or "temporarily_unavailable", 90033,
+                               rule.message or "AADSTS90033: A transient error has occurred. Please try again.")
+                response = self.identity.error_response(exc, request)
             response.headers.update(headers)
             return response
-        code, message = _FAULT_CODES.get(rule.status, ("UnknownError", "An unknown error occurred."))
-        exc = graph.GraphError(rule.status, rule.code or code, rule.message or message, headers)
         client_request_id = request.header("client-request-id") or str(uuid.uuid4())
         request_id = str(uuid.uuid4())
-        response = graph.error_response(exc, request_id, client_request_id)
+        if rule.body_text is not None:
+            response = Response(rule.status, rule.body_text.encode("utf-8"), {"Content-Type": rule.content_type})
+        else:
+            code, message = _FAULT_CODES.get(rule.status, ("UnknownError", "An unknown error occurred."))
+            exc = graph.GraphError(rule.status, rule.code or code, rule.message or message, headers)
+            response = graph.error_response(exc, request_id, client_request_id)
+        response.headers.update(headers)
         response.headers.update({"request-id": request_id, "client-request-id": client_request_id})
         return response
 

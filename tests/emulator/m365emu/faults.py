@@ -3,7 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fault injection: rules that answer matching requests with an error status, a delay, or a
-dropped connection, limited by count, skip-first-K and a seedable probability."""
+dropped connection, limited by count, skip-first-K and a seedable probability.
+
+An error status is answered with the service's JSON error body (Graph's or Entra's AADSTS body)
+unless the rule gives ``body_text``: then that text is the whole body, sent with ``content_type``
+(``text/plain; charset=utf-8`` by default), as Entra answers a throttled token request with
+"Too Many Requests" (AzureAD/microsoft-authentication-library-for-dotnet#2855)."""
 
 import random
 import re
@@ -11,7 +16,8 @@ import threading
 import uuid
 
 RULE_FIELDS = {"id", "method", "path", "tenant", "status", "drop", "retry_after", "count", "probability", "after",
-               "delay", "code", "message"}
+               "delay", "code", "message", "body_text", "content_type"}
+DEFAULT_TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
 def _number(spec, name, minimum=0.0, maximum=None, integer=False):
@@ -49,8 +55,26 @@ class FaultRule:
         self.probability = _number(spec, "probability", 0, 1)
         self.code = spec.get("code")
         self.message = spec.get("message")
+        self.body_text = spec.get("body_text")
+        self.content_type = spec.get("content_type")
+        if self.body_text is not None or self.content_type is not None:
+            self._check_text_body()
         self.matched = 0
         self.applied = 0
+
+    def _check_text_body(self):
+        if self.body_text is None:
+            raise ValueError("fault rule: content_type needs body_text")
+        if not isinstance(self.body_text, str):
+            raise ValueError("fault rule: body_text must be a string")
+        if self.content_type is not None and (not isinstance(self.content_type, str) or not self.content_type.strip()
+                                              or any(c in self.content_type for c in "\r\n")):
+            raise ValueError("fault rule: content_type must be a one-line string")
+        if self.status is None:
+            raise ValueError("fault rule: body_text needs status")
+        if self.code is not None or self.message is not None:
+            raise ValueError("fault rule: body_text replaces the error body; code and message are not used with it")
+        self.content_type = self.content_type or DEFAULT_TEXT_CONTENT_TYPE
 
     @property
     def exhausted(self):
@@ -72,7 +96,8 @@ class FaultRule:
         return {"id": self.id, "method": self.method, "path": self.path, "tenant": self.tenant, "status": self.status,
                 "drop": self.drop, "delay": self.delay, "retry_after": self.retry_after, "count": self.count,
                 "after": self.after, "probability": self.probability, "code": self.code, "message": self.message,
-                "matched": self.matched, "applied": self.applied, "exhausted": self.exhausted}
+                "body_text": self.body_text, "content_type": self.content_type, "matched": self.matched,
+                "applied": self.applied, "exhausted": self.exhausted}
 
 
 class FaultInjector:

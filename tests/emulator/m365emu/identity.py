@@ -76,6 +76,14 @@ class Identity:
         }
         return Response.json(exc.status, body, self._headers(trace_id, correlation_id))
 
+    def text_response(self, status, text, content_type, request, trace_id=None):
+        """An answer whose body is bare text (no AADSTS body), with the headers of any other answer."""
+        trace_id = trace_id or str(uuid.uuid4())
+        correlation_id = request.header("client-request-id") or str(uuid.uuid4())
+        headers = self._headers(trace_id, correlation_id)
+        headers["Content-Type"] = content_type
+        return Response(status, text.encode("utf-8"), headers)
+
     @staticmethod
     def _headers(trace_id, correlation_id):
         return {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", "x-ms-request-id": trace_id,

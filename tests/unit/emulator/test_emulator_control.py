@@ -112,6 +112,72 @@ def test_token_endpoint_fault_and_probability(emu, raw_token):
     assert raw_token(tenant, _secret_form(tenant)).status_code == 200
 
 
+def test_token_endpoint_fault_with_a_plain_text_body(emu, raw_token):
+    """Entra's throttled client-credentials answer: 429, "Too Many Requests" as plain text, Retry-After
+    (AzureAD/microsoft-authentication-library-for-dotnet#2855), with a request id like any other answer."""
+    tenant = emu.tenant("tenant01")
+    emu.add_faults({"path": "/oauth2/v2.0/token$", "status": 429, "retry_after": 60, "body_text": "Too Many Requests",
+                    "count": 1})
+    throttled = raw_token(tenant, _secret_form(tenant))
+    assert throttled.status_code == 429 and throttled.text == "Too Many Requests"
+    assert throttled.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert throttled.headers["Retry-After"] == "60" and throttled.headers["x-ms-request-id"]
+    with pytest.raises(ValueError):
+        throttled.json()
+    assert raw_token(tenant, _secret_form(tenant)).status_code == 200
+    faulted, issued = [e for e in emu.requests() if e["route"] == "POST /{tenant}/oauth2/v2.0/token"]
+    assert faulted["fault"] and faulted["status"] == 429 and faulted["tenant"] == tenant["tenant_id"]
+    assert faulted["request_id"] == throttled.headers["x-ms-request-id"]
+    assert issued["request_id"] and issued["request_id"] != faulted["request_id"]
+    rule = emu.faults()[0]
+    assert rule["body_text"] == "Too Many Requests" and rule["content_type"] == "text/plain; charset=utf-8"
+
+
+def test_fault_text_body_with_its_own_content_type_on_graph(emu, graph):
+    client = graph()
+    emu.add_faults({"method": "GET", "path": "^/v1.0/organization$", "status": 503, "body_text": "<html>busy</html>",
+                    "content_type": "text/html", "retry_after": 1.5, "count": 1})
+    busy = client.get("/organization")
+    assert busy.status_code == 503 and busy.text == "<html>busy</html>" and busy.headers["Content-Type"] == "text/html"
+    assert busy.headers["Retry-After"] == "1.5" and busy.headers["request-id"]
+    assert client.get("/organization").status_code == 200
+    faulted = [e for e in emu.requests() if e["path"] == "/v1.0/organization"][0]
+    assert faulted["request_id"] == busy.headers["request-id"]
+
+
+def test_faulted_answers_keep_the_json_body_by_default_and_log_the_request_id(emu, graph, raw_token):
+    tenant = emu.tenant("tenant02")
+    client = graph("tenant02")
+    emu.add_faults([{"path": "/oauth2/v2.0/token$", "tenant": "tenant02", "status": 429, "retry_after": 1, "count": 1},
+                    {"method": "GET", "path": "^/v1.0/applications$", "status": 429, "count": 1},
+                    {"method": "GET", "path": "^/v1.0/organization$", "drop": True, "count": 1}])
+    sts = raw_token(tenant, _secret_form(tenant))
+    assert sts.status_code == 429 and sts.headers["Content-Type"].startswith("application/json")
+    assert sts.json()["error_codes"] == [90033] and sts.json()["trace_id"] == sts.headers["x-ms-request-id"]
+    ms_graph = client.get("/applications")
+    assert ms_graph.json()["error"]["code"] == "TooManyRequests"
+    with pytest.raises(requests.ConnectionError):
+        client.get("/organization")
+    log = {e["route"]: e for e in emu.requests() if e["fault"]}
+    assert log["POST /{tenant}/oauth2/v2.0/token"]["request_id"] == sts.headers["x-ms-request-id"]
+    assert log["GET /v1.0/applications"]["request_id"] == ms_graph.headers["request-id"]
+    assert log["GET /v1.0/organization"]["status"] is None and log["GET /v1.0/organization"]["request_id"] is None
+
+
+@pytest.mark.parametrize("rule, problem", [
+    ({"status": 429, "body_text": 5}, "body_text must be a string"),
+    ({"status": 429, "content_type": "text/plain"}, "content_type needs body_text"),
+    ({"drop": True, "body_text": "x"}, "body_text needs status"),
+    ({"delay": 1, "body_text": "x"}, "body_text needs status"),
+    ({"status": 429, "body_text": "x", "content_type": "text/plain\r\nX-Evil: 1"}, "one-line"),
+    ({"status": 429, "body_text": "x", "code": "TooManyRequests"}, "code and message are not used"),
+])
+def test_fault_text_body_rules_are_checked(emu, rule, problem):
+    with pytest.raises(ValueError, match=problem):
+        emu.add_faults(rule)
+    assert emu.faults() == []
+
+
 def test_request_log_has_no_secrets_and_counters(emu, graph, raw_token):
     tenant = emu.tenant("tenant01")
     client = graph()

@@ -228,63 +228,31 @@ def test_token_400_is_not_retried(emu):
     assert clock.sleeps == [] and len(token_posts(emu)) == 1
 
 
-class PlainTextThrottle:
-    """A transport adapter answering the first ``count`` token POSTs with Entra's bare
-    "429 Too Many Requests" (plain text, Retry-After: 60), as seen in
-    AzureAD/microsoft-authentication-library-for-dotnet#2855; everything else goes to the emulator."""
-
-    def __init__(self, count):
-        self.count = count
-
-    def mount(self, session):
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        outer = self
-
-        class Adapter(HTTPAdapter):
-            def send(self, request, *args, **kwargs):  # pylint: disable=arguments-differ
-                if request.method == "POST" and request.url.endswith("/oauth2/v2.0/token") and outer.count:
-                    outer.count -= 1
-                    response = requests.Response()
-                    response.status_code = 429
-                    response.reason = "Too Many Requests"
-                    response._content = b"Too Many Requests"  # pylint: disable=protected-access
-                    response.headers.update({"Retry-After": "60", "x-ms-request-id": "plain-429-request"})
-                    response.url = request.url
-                    response.request = request
-                    return response
-                return super().send(request, *args, **kwargs)
-
-        session.mount("https://", Adapter(max_retries=1))
+PLAIN_429 = {"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 60, "body_text": "Too Many Requests"}
 
 
 @pytest.mark.parametrize("count, succeeds", [(1, True), (100, False)])
 def test_token_429_with_a_plain_text_body(emu, count, succeeds):
-    """msal raises ValueError on a body that is not JSON: that is throttling, not a wrong tenant."""
-    throttle = PlainTextThrottle(count)
-
-    class Source(TokenSource):
-        def _http_session(self):
-            session = super()._http_session()
-            throttle.mount(session)
-            return session
-
+    """Entra's bare "429 Too Many Requests" (plain text, Retry-After: 60), as seen in
+    AzureAD/microsoft-authentication-library-for-dotnet#2855: msal raises ValueError on a body that
+    is not JSON; that is throttling, not a wrong tenant."""
+    emu.add_faults([dict(PLAIN_429, count=count)])
     clock = FakeClock()
-    info = emu.tenant("tenant01")
-    boot = info["bootstrap"]
-    conn = Connection(tenant_id=info["tenant_id"], client_id=boot["client_id"], client_certificate_path=boot["certificate_path"],
-                      authority_host=emu.base_url, ca_bundle=emu.ca_bundle, token_cache_dir="none")
-    source = Source(conn, sleep=clock.sleep, clock=clock)
+    source = emulator_source(emu, clock)
     if succeeds:
         assert source.token_for(GRAPH)
         assert len(clock.sleeps) == 1 and 60 <= clock.sleeps[0] <= _auth.TOKEN_POLICY.retry_after_cap
+        assert [p["status"] for p in token_posts(emu)] == [429, 200]
         return
     with pytest.raises(AuthError) as err:
         source.token_for(GRAPH)
+    posts = token_posts(emu)
     assert err.value.status == 429 and err.value.option != "tenant_id"
-    assert "plain-429-request" in str(err.value) and "no error body" in str(err.value)
-    assert source.requests_made <= _auth.TOKEN_ATTEMPTS
+    # The request id is the last throttled answer's x-ms-request-id, as the emulator logged it.
+    assert err.value.request_id == posts[-1]["request_id"]
+    assert "HTTP 429" in str(err.value) and posts[-1]["request_id"] in str(err.value)
+    assert "no error body" in str(err.value)
+    assert source.requests_made <= _auth.TOKEN_ATTEMPTS and len(posts) == source.requests_made
 
 
 def test_token_5xx_is_still_retried_as_before(emu):
