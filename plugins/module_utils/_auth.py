@@ -427,28 +427,37 @@ class TokenSource:
         raise _auth_error_from(result)
 
 
+# How much of an error answer's text body an error message quotes.
+ANSWER_TEXT_LIMIT = 120
+
+
 @dataclass
 class _Answer:
-    """What is kept of an error answer of the sign-in host: never its body beyond the error fields."""
+    """What is kept of an error answer of the sign-in host: never its body beyond the error fields
+    (or, for a body that is not JSON, such as Entra's bare "Too Many Requests", its first line)."""
 
     status: int
     retry_after: float | None = None
     request_id: str | None = None
     body: dict | None = None
+    text: str | None = None
 
     @classmethod
     def of(cls, response):
+        text = None
         try:
             body = response.json()
         except ValueError:
             body = None
+            lines = (response.text or "").strip().splitlines()
+            text = lines[0][:ANSWER_TEXT_LIMIT] if lines else None
         if isinstance(body, dict):
             body = {name: body.get(name) for name in ("error", "error_description", "error_codes", "correlation_id", "trace_id")}
         else:
             body = None
         headers = response.headers
         return cls(response.status_code, parse_retry_after(headers.get("Retry-After")),
-                   headers.get("x-ms-request-id") or headers.get("request-id") or (body or {}).get("trace_id"), body)
+                   headers.get("x-ms-request-id") or headers.get("request-id") or (body or {}).get("trace_id"), body, text)
 
 
 def _throttled_error(answer, result, attempts, elapsed):
@@ -459,7 +468,7 @@ def _throttled_error(answer, result, attempts, elapsed):
     description = (body.get("error_description") or "").split("\r\n")[0].split("\n")[0]
     if code is not None and f"AADSTS{code}" not in description:
         description = f"AADSTS{code}: {description}".rstrip(": ")
-    detail = ": ".join(part for part in (body.get("error"), description) if part) or "no error body"
+    detail = ": ".join(part for part in (body.get("error"), description) if part) or answer.text or "no error body"
     waited = f"; last Retry-After {answer.retry_after:g} s" if answer.retry_after is not None else ""
     return AuthError(
         f"the token endpoint is throttling this client: HTTP {answer.status} {detail} "

@@ -85,7 +85,7 @@ EXHAUSTED_MESSAGES = {
     "exhaust-organization-429": ("GET /v1.0/organization", "HTTP 429"),
     "exhaust-consent-drop": ("/appRoleAssignedTo", "connection lost"),
     "exhaust-token-proof-503": ("token request", "HTTP Error: 503"),
-    "exhaust-token-429-text": ("throttling", "HTTP 429", "request-id: "),
+    "exhaust-token-429-text": ("throttling", "HTTP 429 Too Many Requests", "request-id: "),
     "exhaust-token-proof-429": ("throttling", "HTTP 429", "AADSTS90033", "request-id: "),
 }
 TOKEN_429 = sorted(name for name in CASES if name.startswith("token-") and "-429" in name)

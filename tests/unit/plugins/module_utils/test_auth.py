@@ -251,7 +251,7 @@ def test_token_429_with_a_plain_text_body(emu, count, succeeds):
     # The request id is the last throttled answer's x-ms-request-id, as the emulator logged it.
     assert err.value.request_id == posts[-1]["request_id"]
     assert "HTTP 429" in str(err.value) and posts[-1]["request_id"] in str(err.value)
-    assert "no error body" in str(err.value)
+    assert "HTTP 429 Too Many Requests (request-id:" in str(err.value)
     assert source.requests_made <= _auth.TOKEN_ATTEMPTS and len(posts) == source.requests_made
 
 
