@@ -471,7 +471,7 @@ class Inspection:
         return any(state != "missing" for state in self.states.values())
 
 
-def _read_if_present(path):
+def read_if_present(path):
     try:
         with open(path, "rb") as handle:
             return handle.read()
@@ -529,7 +529,7 @@ def cer_state(data, certificate) -> str:
     return "ok"
 
 
-def _file_mode(path):
+def file_mode(path):
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
@@ -548,8 +548,8 @@ def inspect_files(paths: CertificatePaths, request: CertificateRequest) -> Inspe
     if not found.directory_exists:
         found.states = dict.fromkeys(FILE_KINDS, "missing")
         return found
-    contents = {kind: _read_if_present(paths.path(kind)) for kind in FILE_KINDS}
-    found.modes = {kind: _file_mode(paths.path(kind)) for kind in FILE_KINDS if contents[kind] is not None}
+    contents = {kind: read_if_present(paths.path(kind)) for kind in FILE_KINDS}
+    found.modes = {kind: file_mode(paths.path(kind)) for kind in FILE_KINDS if contents[kind] is not None}
 
     if contents["key"] is None:
         found.states["key"] = "missing"
@@ -847,7 +847,7 @@ def ensure_absent(paths: CertificatePaths, check_mode=False) -> Outcome:
         present = [kind for kind in FILE_KINDS if os.path.lexists(paths.path(kind))]
         certificate = None
         if "certificate" in present:
-            certificate = _load_pem_certificate(_read_if_present(paths.path("certificate")) or b"")
+            certificate = _load_pem_certificate(read_if_present(paths.path("certificate")) or b"")
         states = {kind: ("present" if kind in present else "missing") for kind in FILE_KINDS}
         before = describe(certificate, states) if present else {"state": "absent"}
         if not check_mode:

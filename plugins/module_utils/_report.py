@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from ._certs import CertificateError, check_not_a_file, ensure_directory, path_error, write_file_atomic
+from ._certs import check_not_a_file, ensure_directory, file_mode, path_error, read_if_present, write_file_atomic
 
 REPORT_MODE = 0o600
 
@@ -31,17 +31,10 @@ class Outcome:
 
 def _read(path):
     """``(text, mode)`` of the report, ``("", None)`` when there is none."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-            mode = os.fstat(handle.fileno()).st_mode & 0o7777
-    except FileNotFoundError:
+    data = read_if_present(path)
+    if data is None:
         return "", None
-    except IsADirectoryError:
-        raise CertificateError(f"{path} is a directory", "path") from None
-    except OSError as exc:
-        raise path_error("read", path, exc) from None
-    return data.decode("utf-8", errors="replace"), mode
+    return data.decode("utf-8", errors="replace"), file_mode(path)
 
 
 def ensure_present(path, content, check_mode=False) -> Outcome:

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Writes O(content) as indented JSON with sorted keys to O(path), with mode C(0600), when the file does not already
     hold exactly that; removes the file with O(state=absent).
-  - The M(m365.cba.setup) role writes its per-tenant result with it; C(playbooks/report.yml) and other tools read it.
+  - The C(m365.cba.setup) role writes its per-tenant result with it; C(playbooks/report.yml) and other tools read it.
   - The text is laid out as Ansible's C(to_nice_json) filter lays it out, followed by a newline.
   - The file is written to a temporary file in the same directory, flushed to disk and renamed into place, so a reader
     sees the old or the new report, never half of one.
