@@ -103,6 +103,18 @@ options:
       - If not set, the value of the E(M365_CBA_REPLICATION_TIMEOUT) environment variable is used.
     type: int
     default: 60
+  token_retry_timeout:
+    description:
+      - How many seconds, from the first request, the module keeps asking the sign-in service for a
+        token when it answers C(429) or C(5xx) or drops the connection. A C(Retry-After) of up to 60
+        seconds is honoured; otherwise the waits grow from 1 to 8 seconds, and at most 12 requests
+        are sent. The default rides out an outage of about a minute.
+      - When the time is up, the module fails with what the sign-in service answered last, its
+        C(AADSTS) code and request ID.
+      - V(0) means ask once. From V(0) to V(3600).
+      - If not set, the value of the E(M365_CBA_TOKEN_RETRY_TIMEOUT) environment variable is used.
+    type: int
+    default: 90
 notes:
   - A credential given to the task always wins over the environment. From the environment, empty variables
     are ignored and one credential is taken, in this order - E(AZURE_CLIENT_SECRET),

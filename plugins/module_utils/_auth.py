@@ -30,16 +30,31 @@ from ._graph import RetryPolicy, new_session, parse_retry_after
 
 # A cached token is used only while it has at least this many seconds left.
 TOKEN_MIN_REMAINING = 300
-# Token requests that failed for a passing reason (429, 5xx, a broken connection): how often to ask
-# in all, and the first wait between two attempts (doubled each time) when the answer gave no
-# Retry-After.
-TOKEN_ATTEMPTS = 3
+# Token requests that failed for a passing reason (429, 5xx, a dropped connection) are asked again
+# until the retry budget is spent: this many seconds from the first request, by default (the
+# ``token_retry_timeout`` option, else the M365_CBA_TOKEN_RETRY_TIMEOUT variable). With the waits
+# below, a sign-in outage is retried for about a minute (the attempt bound ends it after ~70 s of
+# waiting), and one throttling answer with Entra's usual "Retry-After: 60" still fits.
+DEFAULT_TOKEN_RETRY_TIMEOUT = 90
+TOKEN_RETRY_TIMEOUT_VARIABLE = "M365_CBA_TOKEN_RETRY_TIMEOUT"
+# At most this many attempts, whatever the budget; without Retry-After the first wait is
+# TOKEN_RETRY_WAIT, doubled each time (plus up to 10 % jitter, so that many tasks failing together do
+# not ask again in step), never more than TOKEN_RETRY_WAIT_CAP.
+TOKEN_ATTEMPTS = 12
 TOKEN_RETRY_WAIT = 1.0
-# The bounds of those retries, as for Graph calls. Entra answers a throttled client-credentials
-# request with 429 and "Retry-After: 60", so a Retry-After is honoured up to 60 s (plus jitter,
-# clamped), and all waits of one token request stay within total_timeout.
-TOKEN_POLICY = RetryPolicy(max_attempts=TOKEN_ATTEMPTS, total_timeout=150.0, retry_after_cap=60.0,
-                           backoff_base=TOKEN_RETRY_WAIT)
+TOKEN_RETRY_WAIT_CAP = 8.0
+# Entra answers a throttled client-credentials request with 429 and "Retry-After: 60", so a
+# Retry-After is honoured up to 60 s (plus jitter, clamped) as long as it fits the budget.
+TOKEN_RETRY_AFTER_CAP = 60.0
+
+
+def token_policy(timeout=DEFAULT_TOKEN_RETRY_TIMEOUT):
+    """The retry policy of token requests, with ``timeout`` seconds of waiting in all."""
+    return RetryPolicy(max_attempts=TOKEN_ATTEMPTS, total_timeout=float(timeout), retry_after_cap=TOKEN_RETRY_AFTER_CAP,
+                       backoff_base=TOKEN_RETRY_WAIT, backoff_cap=TOKEN_RETRY_WAIT_CAP)
+
+
+TOKEN_POLICY = token_policy()
 
 
 class AuthError(Exception):
@@ -82,6 +97,7 @@ class Connection:
     ca_bundle: str | None = None
     validate_certs: bool = True
     token_cache_dir: str | None = None
+    token_retry_timeout: float | None = None
 
     @classmethod
     def from_params(cls, params):
@@ -93,6 +109,24 @@ class Connection:
             return get_cloud(self.cloud)
         except ValueError as exc:
             raise AuthError(str(exc), option="cloud") from None
+
+    @property
+    def token_retry_budget(self):
+        """Seconds within which a token request may be asked again: the ``token_retry_timeout``
+        option, else the M365_CBA_TOKEN_RETRY_TIMEOUT variable, else DEFAULT_TOKEN_RETRY_TIMEOUT."""
+        value = self.token_retry_timeout
+        if value is None or value == "":
+            value = os.environ.get(TOKEN_RETRY_TIMEOUT_VARIABLE) or None
+        if value is None:
+            return float(DEFAULT_TOKEN_RETRY_TIMEOUT)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0 <= seconds <= 3600:
+            raise AuthError(f"must be a number of seconds from 0 (do not retry) to 3600, got {value!r}",
+                            option="token_retry_timeout")
+        return seconds
 
     @property
     def authority_base(self):
@@ -307,7 +341,7 @@ class TokenSource:
         self.credential = credential or credential_for(connection)
         self.tenant = _tenant_segment(connection.tenant_id)
         self.cache = cache if cache is not None else TokenCache.from_setting(connection.token_cache_dir)
-        self.policy = policy or TOKEN_POLICY
+        self.policy = policy or token_policy(connection.token_retry_budget)
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
@@ -363,12 +397,13 @@ class TokenSource:
 
     def _request_token(self, scopes):
         """``acquire_token_for_client``, asked again (bounded by ``self.policy``) when the token
-        endpoint answered 429 or 5xx or the connection broke, waiting what Retry-After asks.
+        endpoint answered 429 or 5xx or the connection dropped, waiting what Retry-After asks.
 
         msal returns a 429 answer's JSON body as an error dict without its status or headers (and
-        raises ValueError when that body is not JSON), so the status comes from the session's own
-        record of the answers. msal also replays a 429/5xx answer from a per-client cache for its
-        Retry-After (5 s without one), so a retry uses a new msal client.
+        raises ValueError when that body is not JSON), and raises MsalServiceError on a 5xx answer,
+        so the status comes from the session's own record of the answers. msal also replays a
+        429/5xx answer from a per-client cache for its Retry-After (5 s without one), so a retry
+        uses a new msal client. No wait ends past the budget, counted from the first request.
         """
         started = self._clock()
         attempt = 0
@@ -378,31 +413,31 @@ class TokenSource:
             try:
                 result = self._msal_app().acquire_token_for_client(scopes=scopes)
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                throttled = self._throttled_answer()
-                if throttled is None and not _transient(exc):
+                answer = self._passing_answer()
+                if answer is None and not _transient(exc):
                     raise
                 failure, result = exc, None
             else:
-                throttled = self._throttled_answer()
-                if "access_token" in result or throttled is None:
+                answer = self._passing_answer()
+                if "access_token" in result or answer is None:
                     return result
                 failure = None
-            answer = throttled or (self._answers[-1] if self._answers else None)
             retry_after = answer.retry_after if answer else None
             wait = (self.policy.honour(retry_after, self._rng) if retry_after is not None
-                    else self.policy.backoff_base * 2 ** attempt)
+                    else min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** attempt * (1 + self._rng.uniform(0, 0.1))))
             attempt += 1
-            if attempt >= self.policy.max_attempts or self._clock() - started + wait > self.policy.total_timeout:
-                if throttled is not None:
-                    raise _throttled_error(throttled, result, attempt, self._clock() - started)
-                raise failure
+            elapsed = self._clock() - started
+            if attempt >= self.policy.max_attempts or elapsed + wait > self.policy.total_timeout:
+                if answer is not None:
+                    raise _unavailable_error(answer, result, attempt, elapsed)
+                raise _dropped_error(failure, self.connection.authority_base, attempt, elapsed)
             self._app = None
             self._sleep(wait)
 
-    def _throttled_answer(self):
-        """The 429 answer of the last attempt, if there was one."""
+    def _passing_answer(self):
+        """The last answer of this attempt that asking again may cure (429 or 5xx), if any."""
         for answer in reversed(self._answers):
-            if answer.status == 429:
+            if answer.status == 429 or answer.status >= 500:
                 return answer
         return None
 
@@ -460,8 +495,8 @@ class _Answer:
                    headers.get("x-ms-request-id") or headers.get("request-id") or (body or {}).get("trace_id"), body, text)
 
 
-def _throttled_error(answer, result, attempts, elapsed):
-    """The AuthError for a token request the sign-in host kept refusing with 429."""
+def _unavailable_error(answer, result, attempts, elapsed):
+    """The AuthError for a token request the sign-in service kept answering with 429 or 5xx."""
     body = answer.body or (result if isinstance(result, dict) else None) or {}
     codes = body.get("error_codes") or []
     code = codes[0] if codes else None
@@ -470,10 +505,16 @@ def _throttled_error(answer, result, attempts, elapsed):
         description = f"AADSTS{code}: {description}".rstrip(": ")
     detail = ": ".join(part for part in (body.get("error"), description) if part) or answer.text or "no error body"
     waited = f"; last Retry-After {answer.retry_after:g} s" if answer.retry_after is not None else ""
+    request_id = f"(request-id: {answer.request_id or 'none'})"
+    gave_up = f"gave up after {attempts} attempts in {elapsed:.0f} s{waited}."
+    if answer.status == 429:
+        text = (f"the token endpoint is throttling this client: HTTP {answer.status} {detail} {request_id}; {gave_up} "
+                "Run fewer tasks against this tenant at once, or retry later.")
+    else:
+        text = (f"the sign-in service answered {answer.status} {detail} {request_id}; {gave_up} "
+                "Microsoft Entra ID is not issuing tokens just now; retry later.")
     return AuthError(
-        f"the token endpoint is throttling this client: HTTP {answer.status} {detail} "
-        f"(request-id: {answer.request_id or 'none'}); gave up after {attempts} attempts in {elapsed:.0f} s{waited}. "
-        "Run fewer tasks against this tenant at once, or retry later.",
+        text,
         code=code,
         error=body.get("error"),
         correlation_id=body.get("correlation_id"),
@@ -483,15 +524,32 @@ def _throttled_error(answer, result, attempts, elapsed):
     )
 
 
+def _dropped_error(failure, authority, attempts, elapsed):
+    """The AuthError for a token request whose connection kept dropping or timing out."""
+    return AuthError(
+        f"the sign-in service at {authority} dropped the connection without an answer "
+        f"({type(failure).__name__}: {_clean(str(failure))}); gave up after {attempts} attempts in {elapsed:.0f} s. Retry later.",
+        error=type(failure).__name__,
+    )
+
+
 def _transient(exc):
     """True for a token request failure that asking again may cure: a 5xx answer, or a connection
-    that broke or timed out (not a TLS failure, which is configuration)."""
+    that dropped or timed out after it was made. Not a TLS failure, a host name that does not
+    resolve or a refused connection: those are configuration (authority_host, ca_bundle)."""
     if type(exc).__name__ == "MsalServiceError":
         return re.search(r"\b5\d\d\b", str(exc)) is not None
     import requests  # pylint: disable=import-outside-toplevel
 
-    return (isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
-            and not isinstance(exc, requests.exceptions.SSLError))
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = repr(exc)
+        return not any(s in text for s in ("NameResolutionError", "Failed to resolve", "Name or service not known",
+                                             "Connection refused", "nodename nor servname"))
+    return isinstance(exc, (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError))
 
 
 # AADSTS codes and the option most likely at fault.

@@ -17,7 +17,7 @@ import dataclasses
 import datetime
 import time
 
-from ._auth import TOKEN_POLICY, AuthError, Connection, TokenCache, TokenSource, jwt_claims
+from ._auth import AuthError, Connection, TokenCache, TokenSource, jwt_claims, token_policy
 
 # AADSTS codes that a fresh certificate answers until it has replicated.
 _RETRYABLE_AADSTS = (700027, 700016)
@@ -45,7 +45,7 @@ def missing(summary, expect_roles, expect_wids):
 
 
 def check_app_token(connection: Connection, resource, expect_roles=None, expect_wids=None, wait_timeout=60.0,
-                    sleep=time.sleep, clock=time.monotonic, policy=TOKEN_POLICY):
+                    sleep=time.sleep, clock=time.monotonic, policy=None):
     """Acquire a token as the application until the expectations hold or ``wait_timeout`` passes.
 
     Returns ``(summary, attempts, lacking_roles, lacking_wids)``; raises AuthError when sign-in
@@ -57,6 +57,8 @@ def check_app_token(connection: Connection, resource, expect_roles=None, expect_
     request, also with ``wait_timeout=0``.
     """
     started = clock()
+    if policy is None:
+        policy = token_policy(connection.token_retry_budget)
     attempt = 0
     while True:
         attempt += 1

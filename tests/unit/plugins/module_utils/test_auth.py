@@ -186,6 +186,7 @@ def test_token_429_forever_fails_clearly_after_bounded_attempts(emu):
         source.token_for(GRAPH)
     err = info.value
     posts = token_posts(emu)
+    # Retry-After 2 s: the attempt bound (12) ends it before the 90 s budget would.
     assert len(posts) == _auth.TOKEN_ATTEMPTS and {p["status"] for p in posts} == {429}
     assert len(clock.sleeps) == _auth.TOKEN_ATTEMPTS - 1 and all(2 <= s <= 2.2 for s in clock.sleeps)
     assert err.status == 429 and err.code == 90033 and err.error == "temporarily_unavailable"
@@ -216,7 +217,8 @@ def test_token_429_without_retry_after_backs_off(emu):
     clock = FakeClock()
     source = emulator_source(emu, clock)
     assert source.token_for(GRAPH)
-    assert clock.sleeps == [_auth.TOKEN_RETRY_WAIT, 2 * _auth.TOKEN_RETRY_WAIT]
+    assert len(clock.sleeps) == 2
+    assert 1 <= clock.sleeps[0] <= 1.1 and 2 <= clock.sleeps[1] <= 2.2  # doubled, with up to 10 % jitter
 
 
 def test_token_400_is_not_retried(emu):
@@ -255,12 +257,13 @@ def test_token_429_with_a_plain_text_body(emu, count, succeeds):
     assert source.requests_made <= _auth.TOKEN_ATTEMPTS and len(posts) == source.requests_made
 
 
-def test_token_5xx_is_still_retried_as_before(emu):
+def test_token_5xx_and_a_dropped_connection_are_retried(emu):
     emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 503, "count": 1},
                     {"method": "POST", "path": TOKEN_PATH, "drop": True, "count": 1}])
     clock = FakeClock()
     assert emulator_source(emu, clock).token_for(GRAPH)
-    assert clock.sleeps == [_auth.TOKEN_RETRY_WAIT, 2 * _auth.TOKEN_RETRY_WAIT]
+    assert len(clock.sleeps) == 2 and 1 <= clock.sleeps[0] <= 1.1 and 2 <= clock.sleeps[1] <= 2.2
+    assert [p["status"] for p in token_posts(emu)] == [503, None, 200]
 
 
 def test_token_5xx_forever_gives_up_after_the_attempts(emu):
@@ -268,6 +271,98 @@ def test_token_5xx_forever_gives_up_after_the_attempts(emu):
     clock = FakeClock()
     with pytest.raises(AuthError) as info:
         emulator_source(emu, clock).token_for(GRAPH)
-    assert "500" in str(info.value)
-    assert len(token_posts(emu)) == _auth.TOKEN_ATTEMPTS
+    assert "answered 500" in str(info.value)
+    assert len(token_posts(emu)) == _auth.TOKEN_ATTEMPTS  # 11 waits of 3 s fit the budget
     assert all(3 <= s <= 3.3 for s in clock.sleeps)  # a 5xx Retry-After is honoured too
+
+
+# -- a sign-in outage (503 for a while), within the retry budget -------------------------------------
+
+def test_token_503_outage_of_half_a_minute_is_ridden_out_by_default(emu):
+    """Entra answering 503 for about 40 s: the default budget outlasts it."""
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 503, "count": 7}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock)
+    assert _auth.jwt_claims(source.token_for(GRAPH))["aud"].rstrip("/") == GRAPH
+    statuses = [p["status"] for p in token_posts(emu)]
+    assert statuses == [503] * 7 + [200] and source.requests_made == 8
+    # 1, 2, 4 s (each up to 10 % more), then the 8 s cap.
+    assert [round(s) for s in clock.sleeps] == [1, 2, 4, 8, 8, 8, 8] and max(clock.sleeps) <= 8
+    assert sum(clock.sleeps) <= _auth.DEFAULT_TOKEN_RETRY_TIMEOUT
+
+
+def test_token_503_that_outlasts_the_budget_names_the_service_not_an_option(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 503}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock, tenant="tenant01")
+    source.policy = _auth.token_policy(5)  # a 5 s budget: 1 + 2 s of waiting, then 4 s would pass it
+    with pytest.raises(AuthError) as info:
+        source.token_for(GRAPH)
+    err = info.value
+    posts = token_posts(emu)
+    assert [p["status"] for p in posts] == [503, 503, 503] and len(clock.sleeps) == 2
+    assert err.option is None and not str(err).startswith("authority_host")
+    text = str(err)
+    assert text.startswith("the sign-in service answered 503 temporarily_unavailable: AADSTS90033")
+    assert err.code == 90033 and err.status == 503
+    assert err.request_id == posts[-1]["request_id"] and f"(request-id: {posts[-1]['request_id']})" in text
+    assert "gave up after 3 attempts" in text
+    assert "MsalServiceError" not in text
+
+
+@pytest.mark.parametrize("setting, budget", [(None, 90.0), ("0", 0.0), ("12", 12.0), ("2.5", 2.5)])
+def test_token_retry_budget_comes_from_the_option_or_the_environment(monkeypatch, setting, budget):
+    if setting is None:
+        monkeypatch.delenv(_auth.TOKEN_RETRY_TIMEOUT_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(_auth.TOKEN_RETRY_TIMEOUT_VARIABLE, setting)
+    conn = Connection(tenant_id="t", client_id="c", client_secret="s", token_cache_dir="none")
+    assert conn.token_retry_budget == budget
+    assert TokenSource(conn).policy.total_timeout == budget
+    # The option wins over the environment.
+    assert Connection(tenant_id="t", token_retry_timeout=7).token_retry_budget == 7.0
+
+
+@pytest.mark.parametrize("value", [-1, "soon", 3601])
+def test_token_retry_budget_out_of_range_names_the_option(value):
+    with pytest.raises(AuthError) as info:
+        TokenSource(Connection(tenant_id="t", client_id="c", client_secret="s", token_retry_timeout=value), cache=TokenCache(None))
+    assert info.value.option == "token_retry_timeout"
+
+
+def test_token_budget_zero_asks_once(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 503}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock)
+    source.policy = _auth.token_policy(0)
+    with pytest.raises(AuthError) as info:
+        source.token_for(GRAPH)
+    assert len(token_posts(emu)) == 1 and clock.sleeps == []
+    assert "the sign-in service answered 503" in str(info.value)
+
+
+def test_token_dropped_connections_give_up_naming_the_service(emu):
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "drop": True}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock)
+    source.policy = _auth.token_policy(4)
+    with pytest.raises(AuthError) as info:
+        source.token_for(GRAPH)
+    assert [p["status"] for p in token_posts(emu)] == [None, None, None]
+    assert info.value.option is None
+    assert str(info.value).startswith(f"the sign-in service at {emu.base_url} dropped the connection")
+
+
+def test_a_refused_connection_is_not_retried_and_names_authority_host():
+    import socket  # pylint: disable=import-outside-toplevel
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    clock = FakeClock()
+    conn = Connection(tenant_id="contoso.onmicrosoft.com", client_id="c", client_secret="s",
+                      authority_host=f"https://127.0.0.1:{port}", token_cache_dir="none")
+    with pytest.raises(AuthError) as info:
+        TokenSource(conn, sleep=clock.sleep, clock=clock).token_for(GRAPH)
+    assert clock.sleeps == []  # configuration, not an outage: no minute of waiting
+    assert info.value.option in ("authority_host", "tenant_id")

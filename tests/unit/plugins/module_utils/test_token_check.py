@@ -145,12 +145,12 @@ def test_the_whole_check_stays_within_wait_timeout_plus_one_request(emu, clock, 
 
 
 def test_without_a_bound_the_token_policy_alone_would_wait_longer(emu):
-    """The reason for the bound: a TokenSource of its own waits up to TOKEN_POLICY's total_timeout."""
+    """The reason for the bound: a TokenSource of its own waits up to its retry budget (90 s)."""
     emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 60}])
     fake = FakeClock()
     with pytest.raises(AuthError):
         _auth.TokenSource(connection(emu), cache=_auth.TokenCache(None), sleep=fake.sleep, clock=fake).token_for(GRAPH)
-    assert sum(fake.sleeps) == 120 > 30
+    assert sum(fake.sleeps) == 60 > 30
 
 
 def test_policy_is_bounded_but_never_negative():
@@ -159,4 +159,4 @@ def test_policy_is_bounded_but_never_negative():
     assert _token_check._within(policy, -5).total_timeout == 0  # pylint: disable=protected-access
     assert _token_check._within(policy, 1000).total_timeout == policy.total_timeout  # pylint: disable=protected-access
     assert _token_check._within(policy, 30).max_attempts == policy.max_attempts  # pylint: disable=protected-access
-    assert policy.total_timeout == 150.0  # the shared policy itself is untouched
+    assert policy.total_timeout == 90.0  # the shared policy itself is untouched
