@@ -117,16 +117,26 @@ assignments:
   returned: always
   type: list
   elements: dict
+  sample:
+    - id: 41W1zT6z1U-kJxf62svfp1HFE8pMZhxDun-ThPczmJE
+      principal_id: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
+      resource_id: 2d2b7a1c-4f3e-4a5b-8c6d-7e8f9a0b1c2d
+      resource_display_name: Office 365 Exchange Online
+      app_role_id: dc50a0fb-09a3-484d-be87-e023b12c6440
+      app_role_value: Exchange.ManageAsApp
   contains:
     id:
       description: Assignment ID (an opaque string, not a GUID). Null in check mode for a grant that would be made.
       type: str
+      sample: 41W1zT6z1U-kJxf62svfp1HFE8pMZhxDun-ThPczmJE
     principal_id:
       description: Object ID of the client service principal. Null in check mode when it does not exist yet.
       type: str
+      sample: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
     resource_id:
       description: Object ID of the resource service principal.
       type: str
+      sample: 2d2b7a1c-4f3e-4a5b-8c6d-7e8f9a0b1c2d
     resource_display_name:
       description: Display name of the resource.
       type: str
@@ -144,11 +154,19 @@ added:
   returned: always
   type: list
   elements: dict
+  sample:
+    - id: 41W1zT6z1U-kJxf62svfp1HFE8pMZhxDun-ThPczmJE
+      principal_id: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
+      resource_id: 2d2b7a1c-4f3e-4a5b-8c6d-7e8f9a0b1c2d
+      resource_display_name: Office 365 Exchange Online
+      app_role_id: dc50a0fb-09a3-484d-be87-e023b12c6440
+      app_role_value: Exchange.ManageAsApp
 removed:
   description: The assignments revoked (in check mode, that would be revoked); same fields as RV(assignments).
   returned: always
   type: list
   elements: dict
+  sample: []
 """
 
 from ansible_collections.m365.cba.plugins.module_utils._app_role_assignments import (

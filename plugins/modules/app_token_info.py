@@ -86,6 +86,18 @@ claims:
   description: Non-secret claims of the token.
   returned: success
   type: dict
+  sample:
+    aud: https://outlook.office365.com
+    iss: https://sts.windows.net/0c5b9b5e-6f3a-4a43-9d0d-3b0e7d9a1c11/
+    tid: 0c5b9b5e-6f3a-4a43-9d0d-3b0e7d9a1c11
+    appid: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
+    oid: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
+    roles:
+      - Exchange.ManageAsApp
+    wids:
+      - 29232cdf-9323-42fd-ade2-1d097af3e4de
+    appidacr: '2'
+    expires_on: '2026-11-30T15:42:07Z'
   contains:
     aud:
       description: Audience, the resource.
@@ -94,15 +106,19 @@ claims:
     iss:
       description: Issuer.
       type: str
+      sample: https://sts.windows.net/0c5b9b5e-6f3a-4a43-9d0d-3b0e7d9a1c11/
     tid:
       description: Tenant ID.
       type: str
+      sample: 0c5b9b5e-6f3a-4a43-9d0d-3b0e7d9a1c11
     appid:
       description: The application the token was issued to.
       type: str
+      sample: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
     oid:
       description: Object ID of the application's service principal.
       type: str
+      sample: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
     roles:
       description: Application permissions granted on the resource, sorted.
       type: list
@@ -112,6 +128,8 @@ claims:
       description: Directory role template IDs of the service principal, sorted.
       type: list
       elements: str
+      sample:
+        - 29232cdf-9323-42fd-ade2-1d097af3e4de
     appidacr:
       description: How the application authenticated; C(2) means a certificate.
       type: str
@@ -119,6 +137,7 @@ claims:
     expires_on:
       description: When the token expires (UTC).
       type: str
+      sample: '2026-11-30T15:42:07Z'
 attempts:
   description: How many tokens were requested.
   returned: success

@@ -141,33 +141,56 @@ application:
   description: The application after the change (in check mode, as it would be). Null when absent.
   returned: always
   type: dict
+  sample:
+    id: 7c3e9a1d-52b4-4f0e-8a6c-1d9e3b7f2a45
+    app_id: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
+    unique_name: m365-cba-exchange-online
+    display_name: m365-cba Exchange Online
+    sign_in_audience: AzureADMyOrg
+    tags: []
+    notes: Certificate-based app-only access to Exchange Online PowerShell
+    web_redirect_uris: []
+    required_resource_access:
+      - resource_app_id: 00000002-0000-0ff1-ce00-000000000000
+        id: dc50a0fb-09a3-484d-be87-e023b12c6440
+        type: Role
+    publisher_domain: contoso.onmicrosoft.com
+    created_date_time: '2026-11-26T23:05:12Z'
   contains:
     id:
       description: Object ID. Null in check mode when the application would be created.
       type: str
+      sample: 7c3e9a1d-52b4-4f0e-8a6c-1d9e3b7f2a45
     app_id:
       description: Application (client) ID, what C(Connect-ExchangeOnline -AppID) takes. Null in check mode when it would be created.
       type: str
+      sample: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
     unique_name:
       description: The unique name.
       type: str
+      sample: m365-cba-exchange-online
     display_name:
       description: Display name.
       type: str
+      sample: m365-cba Exchange Online
     sign_in_audience:
       description: Sign-in audience.
       type: str
+      sample: AzureADMyOrg
     tags:
       description: Tags, sorted.
       type: list
       elements: str
+      sample: []
     notes:
       description: Notes.
       type: str
+      sample: Certificate-based app-only access to Exchange Online PowerShell
     web_redirect_uris:
       description: Web redirect URIs, sorted.
       type: list
       elements: str
+      sample: []
     required_resource_access:
       description: Requested permissions, one entry per permission.
       type: list
@@ -176,9 +199,11 @@ application:
     publisher_domain:
       description: Publisher domain.
       type: str
+      sample: contoso.onmicrosoft.com
     created_date_time:
       description: When the application was created.
       type: str
+      sample: '2026-11-26T23:05:12Z'
 """
 
 from ansible_collections.m365.cba.plugins.module_utils._applications import (

@@ -176,13 +176,18 @@ application:
   description: The application. Its IDs are null in check mode when it does not exist yet.
   returned: always
   type: dict
+  sample:
+    id: 7c3e9a1d-52b4-4f0e-8a6c-1d9e3b7f2a45
+    app_id: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
   contains:
     id:
       description: Object ID.
       type: str
+      sample: 7c3e9a1d-52b4-4f0e-8a6c-1d9e3b7f2a45
     app_id:
       description: Application (client) ID.
       type: str
+      sample: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
 key_credentials:
   description: The application's key credentials after the change (in check mode, as they would be).
   returned: always
@@ -192,33 +197,43 @@ key_credentials:
     key_id:
       description: The key credential's ID.
       type: str
+      sample: 0f0b7a5e-3b0f-4a57-9d4e-4b8f0c3f2a11
     thumbprint:
       description: SHA-1 thumbprint of the certificate, uppercase hex.
       type: str
+      sample: 2581BEE6F747A73E6CB7A89051028BADBB1BFAED
     thumbprint_source:
       description: Where the thumbprint was read from, V(key) (the certificate itself) or V(custom_key_identifier).
       type: str
+      sample: key
     display_name:
       description: Display name.
       type: str
+      sample: exo-automation
     type:
       description: Credential type, normally C(AsymmetricX509Cert).
       type: str
+      sample: AsymmetricX509Cert
     usage:
       description: Credential usage, normally C(Verify).
       type: str
+      sample: Verify
     start_date_time:
       description: Start of validity, ISO 8601 UTC.
       type: str
+      sample: '2026-11-26T23:10:41Z'
     end_date_time:
       description: End of validity, ISO 8601 UTC.
       type: str
+      sample: '2027-11-26T23:15:41Z'
     days_to_expiry:
       description: Whole days until RV(key_credentials[].end_date_time); negative once expired.
       type: int
+      sample: 364
     expired:
       description: Whether the end date has passed.
       type: bool
+      sample: false
   sample:
     - key_id: 0f0b7a5e-3b0f-4a57-9d4e-4b8f0c3f2a11
       thumbprint: 2581BEE6F747A73E6CB7A89051028BADBB1BFAED

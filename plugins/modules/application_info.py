@@ -98,81 +98,142 @@ applications:
   returned: always
   type: list
   elements: dict
+  sample:
+    - id: 7c3e9a1d-52b4-4f0e-8a6c-1d9e3b7f2a45
+      app_id: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
+      unique_name: m365-cba-exchange-online
+      display_name: m365-cba Exchange Online
+      sign_in_audience: AzureADMyOrg
+      tags: []
+      notes: Certificate-based app-only access to Exchange Online PowerShell
+      web_redirect_uris: []
+      required_resource_access:
+        - resource_app_id: 00000002-0000-0ff1-ce00-000000000000
+          id: dc50a0fb-09a3-484d-be87-e023b12c6440
+          type: Role
+      publisher_domain: contoso.onmicrosoft.com
+      created_date_time: '2026-11-26T23:05:12Z'
+      key_credentials:
+        - key_id: 0f0b7a5e-3b0f-4a57-9d4e-4b8f0c3f2a11
+          thumbprint: 2581BEE6F747A73E6CB7A89051028BADBB1BFAED
+          thumbprint_source: key
+          display_name: m365.cba m365-cba-exchange-online
+          type: AsymmetricX509Cert
+          usage: Verify
+          start_date_time: '2026-11-26T23:10:41Z'
+          end_date_time: '2027-11-26T23:15:41Z'
+          days_to_expiry: 361
+          expired: false
   contains:
     id:
       description: Object ID.
       type: str
+      sample: 7c3e9a1d-52b4-4f0e-8a6c-1d9e3b7f2a45
     app_id:
       description: Application (client) ID.
       type: str
+      sample: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
     unique_name:
       description: Unique name; null for applications created without one.
       type: str
+      sample: m365-cba-exchange-online
     display_name:
       description: Display name.
       type: str
+      sample: m365-cba Exchange Online
     sign_in_audience:
       description: Sign-in audience.
       type: str
+      sample: AzureADMyOrg
     tags:
       description: Tags, sorted.
       type: list
       elements: str
+      sample: []
     notes:
       description: Notes.
       type: str
+      sample: Certificate-based app-only access to Exchange Online PowerShell
     web_redirect_uris:
       description: Web redirect URIs, sorted.
       type: list
       elements: str
+      sample: []
     required_resource_access:
       description: Requested permissions, one entry per permission.
       type: list
       elements: dict
+      sample:
+        - resource_app_id: 00000002-0000-0ff1-ce00-000000000000
+          id: dc50a0fb-09a3-484d-be87-e023b12c6440
+          type: Role
     publisher_domain:
       description: Publisher domain.
       type: str
+      sample: contoso.onmicrosoft.com
     created_date_time:
       description: When the application was created.
       type: str
+      sample: '2026-11-26T23:05:12Z'
     key_credentials:
       description: The application's certificates, without key material.
       type: list
       elements: dict
+      sample:
+        - key_id: 0f0b7a5e-3b0f-4a57-9d4e-4b8f0c3f2a11
+          thumbprint: 2581BEE6F747A73E6CB7A89051028BADBB1BFAED
+          thumbprint_source: key
+          display_name: m365.cba m365-cba-exchange-online
+          type: AsymmetricX509Cert
+          usage: Verify
+          start_date_time: '2026-11-26T23:10:41Z'
+          end_date_time: '2027-11-26T23:15:41Z'
+          days_to_expiry: 361
+          expired: false
       contains:
         key_id:
           description: The key credential's ID.
           type: str
+          sample: 0f0b7a5e-3b0f-4a57-9d4e-4b8f0c3f2a11
         thumbprint:
           description:
             - SHA-1 thumbprint, uppercase hex.
             - Null when it could not be told (a list read with a C(customKeyIdentifier) that is not a thumbprint,
               and O(certificate_lookup=never)).
           type: str
+          sample: 2581BEE6F747A73E6CB7A89051028BADBB1BFAED
         thumbprint_source:
           description: V(key) (computed from the certificate) or V(custom_key_identifier); null when unknown.
           type: str
+          sample: key
         display_name:
           description: Display name.
           type: str
+          sample: m365.cba m365-cba-exchange-online
         type:
           description: Credential type, normally C(AsymmetricX509Cert).
           type: str
+          sample: AsymmetricX509Cert
         usage:
           description: Credential usage, normally C(Verify).
           type: str
+          sample: Verify
         start_date_time:
           description: Start of validity, ISO 8601 UTC.
           type: str
+          sample: '2026-11-26T23:10:41Z'
         end_date_time:
           description: End of validity, ISO 8601 UTC.
           type: str
+          sample: '2027-11-26T23:15:41Z'
         days_to_expiry:
           description: Whole days until the end date; negative once expired.
           type: int
+          sample: 361
         expired:
           description: Whether the end date has passed.
           type: bool
+          sample: false
 """
 
 from ansible_collections.m365.cba.plugins.module_utils._applications import ApplicationInputError, validate_unique_name

@@ -232,6 +232,7 @@ certificate_base64:
     - V(null) when RV(thumbprint) is.
   returned: always
   type: str
+  sample: MIIDJzCCAg+gAwIBAgIUXtu9Dni2twocyvaj4rwkg1FnaqUwDQYJKoZIhvcNAQELBQAw...
 key_path:
   description: Path of the PEM private key file.
   returned: always

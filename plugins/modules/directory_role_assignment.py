@@ -120,13 +120,21 @@ assignments:
   returned: always
   type: list
   elements: dict
+  sample:
+    - id: lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1
+      principal_id: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
+      role_definition_id: 29232cdf-9323-42fd-ade2-1d097af3e4de
+      role_display_name: Exchange Administrator
+      directory_scope_id: /
   contains:
     id:
       description: Assignment ID. Null in check mode for an assignment that would be made.
       type: str
+      sample: lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1
     principal_id:
       description: Object ID of the principal. Null in check mode when it does not exist yet.
       type: str
+      sample: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
     role_definition_id:
       description: ID of the role definition (for built-in roles, the template ID).
       type: str
@@ -144,11 +152,18 @@ added:
   returned: always
   type: list
   elements: dict
+  sample:
+    - id: lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1
+      principal_id: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
+      role_definition_id: 29232cdf-9323-42fd-ade2-1d097af3e4de
+      role_display_name: Exchange Administrator
+      directory_scope_id: /
 removed:
   description: The assignments removed (in check mode, that would be removed); same fields as RV(assignments).
   returned: always
   type: list
   elements: dict
+  sample: []
 """
 
 from ansible_collections.m365.cba.plugins.module_utils._directory_roles import (

@@ -43,6 +43,15 @@ organization:
   description: The tenant's organization.
   returned: success
   type: dict
+  sample:
+    tenant_id: 0c5b9b5e-6f3a-4a43-9d0d-3b0e7d9a1c11
+    display_name: Contoso
+    initial_domain: contoso.onmicrosoft.com
+    default_domain: contoso.com
+    verified_domains:
+      - contoso.com
+      - contoso.onmicrosoft.com
+    tenant_type: AAD
   contains:
     tenant_id:
       description: The tenant ID.

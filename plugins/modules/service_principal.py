@@ -105,26 +105,40 @@ service_principal:
   description: The service principal after the change (in check mode, as it would be). Null when absent.
   returned: always
   type: dict
+  sample:
+    id: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
+    app_id: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
+    display_name: m365-cba Exchange Online
+    tags: []
+    notes: Certificate-based app-only access to Exchange Online PowerShell
+    app_role_assignment_required: false
+    service_principal_type: Application
   contains:
     id:
       description: Object ID, what permissions and directory roles are granted to. Null in check mode when it would be created.
       type: str
+      sample: cdb555e3-b33e-4fd5-a427-17fadacbdfa7
     app_id:
       description: Application (client) ID. Null in check mode when the application does not exist yet.
       type: str
+      sample: 5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35
     display_name:
       description: Display name, taken from the application. Null in check mode when it cannot be known yet.
       type: str
+      sample: m365-cba Exchange Online
     tags:
       description: Tags, sorted.
       type: list
       elements: str
+      sample: []
     notes:
       description: Notes.
       type: str
+      sample: Certificate-based app-only access to Exchange Online PowerShell
     app_role_assignment_required:
       description: Whether an app role assignment is required to sign in.
       type: bool
+      sample: false
     service_principal_type:
       description: Kind of service principal.
       type: str
