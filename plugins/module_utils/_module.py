@@ -5,21 +5,23 @@
 
 """The glue between AnsibleModule and the Graph core. Private to m365.cba; no stable API.
 
-``GraphModule`` merges the shared connection/auth argument spec (documented once in the
-``m365.cba.graph_auth`` doc fragment), builds the Graph client lazily, and turns the core's
-errors into one ``fail_json`` shape: a message naming the option or the Graph call, plus
-``error`` with the HTTP status, Graph error code and request-id (or the AADSTS code).
+``graph_spec()`` merges the shared connection/auth argument spec (documented once in the
+``m365.cba.graph_auth`` doc fragment) into a module's ``ModuleSpec``. ``GraphModule`` wraps the
+run's ``Context`` (see _runner.py): it builds the Graph client lazily and turns the core's errors
+into one failure shape: a message naming the option or the Graph call, plus ``error`` with the
+HTTP status, Graph error code and request-id (or the AADSTS code).
 """
 
 from __future__ import annotations
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import env_fallback
 
 from ._auth import AuthError, Connection, TokenSource
 from ._certs import CertificateError
 from ._graph import GraphClient, GraphError, RetryPolicy
+from ._runner import ModuleSpec
 
 # How long a module waits, by default, for an object Graph has just written (or not yet) to be
 # visible on every replica (RetryPolicy.lag_timeout).
@@ -94,25 +96,41 @@ def credentials_from_environment(params, environ=None):
     return params
 
 
-class GraphModule:
-    """An AnsibleModule with the shared options, a lazy Graph client and one failure shape."""
+# Every Graph module needs the HTTP client; msal and cryptography sign in (msal only on a token-cache miss).
+GRAPH_LIBRARIES = (("requests", "requests"), ("msal", "msal"), ("cryptography", "cryptography"))
 
-    def __init__(self, argument_spec, mutually_exclusive=None, **kwargs):
-        spec = graph_argument_spec()
-        spec.update(argument_spec)
-        self.module = AnsibleModule(
-            argument_spec=spec,
-            mutually_exclusive=[CREDENTIAL_OPTIONS] + list(mutually_exclusive or []),
-            **kwargs,
-        )
-        self.params = credentials_from_environment(self.module.params)
+
+def graph_spec(argument_spec, mutually_exclusive=None, supports_check_mode=True, **checks):
+    """The ModuleSpec of a Graph module: its own options plus the shared connection and credential options."""
+    spec = graph_argument_spec()
+    spec.update(argument_spec)
+    return ModuleSpec(
+        spec,
+        mutually_exclusive=[CREDENTIAL_OPTIONS] + list(mutually_exclusive or []),
+        supports_check_mode=supports_check_mode,
+        libraries=GRAPH_LIBRARIES,
+        adapter=run_graph,
+        **checks,
+    )
+
+
+def run_graph(ctx, run):
+    """How a Graph module's ``run(gm)`` is called with the run's Context."""
+    GraphModule(ctx).run(run)
+
+
+class GraphModule:
+    """A run's Context with the shared options, a lazy Graph client and one failure shape."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.params = credentials_from_environment(ctx.params)
         for secret in ("client_secret", "client_certificate_password", "access_token"):
-            if self.params.get(secret):
-                self.module.no_log_values.add(self.params[secret])
+            ctx.no_log(self.params.get(secret))
         problem = replication_timeout_error(self.params.get("replication_timeout"))
         if problem:
-            self.module.fail_json(msg=problem, error={"option": "replication_timeout"})
-        self.check_mode = self.module.check_mode
+            ctx.fail(problem, error={"option": "replication_timeout"})
+        self.check_mode = ctx.check_mode
         self._client = None
         self._tokens = None
 
@@ -137,12 +155,15 @@ class GraphModule:
         return self._client
 
     def diff(self, before, after):
-        return {"before": before, "after": after} if self.module._diff else None  # pylint: disable=protected-access
+        return self.ctx.diff(before, after)
+
+    def warn(self, message):
+        self.ctx.warn(message)
 
     def exit(self, changed, diff=None, **result):
         if diff is not None:
             result["diff"] = diff
-        self.module.exit_json(changed=changed, **result)
+        self.ctx.exit(changed, **result)
 
     def fail(self, error, option=None, **result):
         """One failure shape for GraphError, AuthError, CertificateError and plain messages."""
@@ -153,12 +174,12 @@ class GraphModule:
             hint = _permission_hint(error)
             if hint:
                 msg += f" {hint}"
-            self.module.fail_json(msg=msg, error=error.as_dict(), **result)
+            self.ctx.fail(msg, error=error.as_dict(), **result)
         if isinstance(error, AuthError):
-            self.module.fail_json(msg=str(error), error=error.as_dict(), **result)
+            self.ctx.fail(str(error), error=error.as_dict(), **result)
         if isinstance(error, CertificateError):
-            self.module.fail_json(msg=str(error), error={"option": error.option}, **result)
-        self.module.fail_json(msg=f"{option}: {error}" if option else str(error), **result)
+            self.ctx.fail(str(error), error={"option": error.option}, **result)
+        self.ctx.fail(f"{option}: {error}" if option else str(error), **result)
 
     def run(self, func):
         """Call ``func(self)`` and report the core's foreseeable errors without a traceback."""

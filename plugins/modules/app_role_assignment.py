@@ -180,7 +180,8 @@ from ansible_collections.m365.cba.plugins.module_utils._app_role_assignments imp
     revoke,
 )
 from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError, is_replication_lag
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 from ansible_collections.m365.cba.plugins.module_utils._resources import ResolveError, ResourceResolver, find_app_role
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import PrincipalError, resolve_principal
 
@@ -226,22 +227,24 @@ def run(gm):
         added=normalise_all(added, resource_sp),
         removed=normalise_all(to_remove, resource_sp),
         diff=gm.diff(managed_view(current, resource_sp), managed_view(result, resource_sp)),
-    )
+)
+
+
+SPEC = graph_spec(
+    argument_spec={
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "principal_id": {"type": "str", "aliases": ["principal"]},
+        "principal_app_id": {"type": "str"},
+        "resource": {"type": "str", "required": True},
+        "permissions": {"type": "list", "elements": "str"},
+        "purge": {"type": "bool", "default": False},
+    },
+    mutually_exclusive=[["principal_id", "principal_app_id"]],
+)
 
 
 def main():
-    GraphModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "principal_id": {"type": "str", "aliases": ["principal"]},
-            "principal_app_id": {"type": "str"},
-            "resource": {"type": "str", "required": True},
-            "permissions": {"type": "list", "elements": "str"},
-            "purge": {"type": "bool", "default": False},
-        },
-        mutually_exclusive=[["principal_id", "principal_app_id"]],
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

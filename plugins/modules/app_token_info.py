@@ -146,7 +146,8 @@ attempts:
 """
 
 from ansible_collections.m365.cba.plugins.module_utils._auth import AuthError, Connection
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 from ansible_collections.m365.cba.plugins.module_utils._token_check import check_app_token
 
 
@@ -165,7 +166,7 @@ def run(gm):
         ca_bundle=shared.ca_bundle,
         validate_certs=shared.validate_certs,
         token_cache_dir="none",
-    )
+)
     resource = params["resource"] or connection.cloud_info.exchange_resource
     try:
         summary, attempts, lacking_roles, lacking_wids = check_app_token(
@@ -190,19 +191,21 @@ def run(gm):
     gm.exit(False, claims=summary, attempts=attempts)
 
 
+SPEC = graph_spec(
+    argument_spec={
+        "app_id": {"type": "str", "required": True},
+        "certificate_path": {"type": "path", "required": True},
+        "certificate_password": {"type": "str", "no_log": True},
+        "resource": {"type": "str"},
+        "expect_roles": {"type": "list", "elements": "str", "default": []},
+        "expect_wids": {"type": "list", "elements": "str", "default": []},
+        "wait_timeout": {"type": "int", "default": 120},
+    },
+)
+
+
 def main():
-    GraphModule(
-        argument_spec={
-            "app_id": {"type": "str", "required": True},
-            "certificate_path": {"type": "path", "required": True},
-            "certificate_password": {"type": "str", "no_log": True},
-            "resource": {"type": "str"},
-            "expect_roles": {"type": "list", "elements": "str", "default": []},
-            "expect_wids": {"type": "list", "elements": "str", "default": []},
-            "wait_timeout": {"type": "int", "default": 120},
-        },
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ from ansible_collections.m365.cba.plugins.module_utils._applications import (
     validate_unique_name,
 )
 from ansible_collections.m365.cba.plugins.module_utils._graph import after_patch
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 from ansible_collections.m365.cba.plugins.module_utils._resources import ResolveError, ResourceResolver
 
 
@@ -283,28 +284,30 @@ def run(gm):
         gm.fail(exc.args[0], option=exc.option)
 
 
+PERMISSION_OPTIONS = {"resource": {"type": "str", "required": True}, "permissions": {"type": "list", "elements": "str", "required": True}}
+SPEC = graph_spec(
+    argument_spec={
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "unique_name": {"type": "str"},
+        "app_id": {"type": "str"},
+        "object_id": {"type": "str"},
+        "display_name": {"type": "str"},
+        "sign_in_audience": {"type": "str", "choices": SIGN_IN_AUDIENCES},
+        "notes": {"type": "str"},
+        "tags": {"type": "list", "elements": "str"},
+        "purge_tags": {"type": "bool", "default": False},
+        "web_redirect_uris": {"type": "list", "elements": "str"},
+        "purge_web_redirect_uris": {"type": "bool", "default": False},
+        "api_permissions": {"type": "list", "elements": "dict", "options": PERMISSION_OPTIONS},
+        "purge_api_permissions": {"type": "bool", "default": False},
+    },
+    required_one_of=[["unique_name", "app_id", "object_id"]],
+    mutually_exclusive=[["unique_name", "app_id", "object_id"]],
+)
+
+
 def main():
-    permission = {"resource": {"type": "str", "required": True}, "permissions": {"type": "list", "elements": "str", "required": True}}
-    GraphModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "unique_name": {"type": "str"},
-            "app_id": {"type": "str"},
-            "object_id": {"type": "str"},
-            "display_name": {"type": "str"},
-            "sign_in_audience": {"type": "str", "choices": SIGN_IN_AUDIENCES},
-            "notes": {"type": "str"},
-            "tags": {"type": "list", "elements": "str"},
-            "purge_tags": {"type": "bool", "default": False},
-            "web_redirect_uris": {"type": "list", "elements": "str"},
-            "purge_web_redirect_uris": {"type": "bool", "default": False},
-            "api_permissions": {"type": "list", "elements": "dict", "options": permission},
-            "purge_api_permissions": {"type": "bool", "default": False},
-        },
-        required_one_of=[["unique_name", "app_id", "object_id"]],
-        mutually_exclusive=[["unique_name", "app_id", "object_id"]],
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

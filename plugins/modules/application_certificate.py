@@ -262,7 +262,8 @@ from ansible_collections.m365.cba.plugins.module_utils._key_credentials import (
     wait_until_visible,
     write_key_credentials,
 )
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 
 KEY_OPTIONS = ("unique_name", "app_id", "object_id")
 
@@ -281,7 +282,7 @@ def run(gm):
     if params["state"] == "present":
         new_credential = new_key_credential(certificate, params["display_name"])
         if is_expired(new_credential, now):
-            gm.module.warn(f"{cert_option}: the certificate expired on {new_credential['endDateTime']}; "
+            gm.warn(f"{cert_option}: the certificate expired on {new_credential['endDateTime']}; "
                            "Microsoft Entra ID does not accept it for sign-in")
 
     keys = {name: params[name] for name in KEY_OPTIONS}
@@ -309,7 +310,7 @@ def run(gm):
         except GraphError as exc:
             gm.fail(exc, option=key_option)
         if not visible:
-            gm.module.warn("the change was written, but Microsoft Graph still returned the previous certificates "
+            gm.warn("the change was written, but Microsoft Graph still returned the previous certificates "
                            "when this task ended; a task reading them right now may not see it yet")
     gm.exit(
         plan.changed,
@@ -319,30 +320,32 @@ def run(gm):
         application={"id": (app or {}).get("id"), "app_id": (app or {}).get("appId")},
         key_credentials=summarise_all(plan.credentials, now),
         diff=gm.diff(diff_view(current), diff_view(plan.credentials)),
-    )
+)
+
+
+SPEC = graph_spec(
+    argument_spec={
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "unique_name": {"type": "str"},
+        "app_id": {"type": "str"},
+        "object_id": {"type": "str"},
+        "certificate_path": {"type": "path"},
+        "certificate_content": {"type": "str"},
+        "thumbprint": {"type": "str"},
+        "display_name": {"type": "str"},
+        "prune_expired": {"type": "bool", "default": False},
+        "exclusive": {"type": "bool", "default": False},
+        "supersede": {"type": "bool", "default": False},
+        "supersede_grace_days": {"type": "int", "default": 0},
+    },
+    required_one_of=[list(KEY_OPTIONS)],
+    mutually_exclusive=[list(KEY_OPTIONS), ["certificate_path", "certificate_content"]],
+    required_if=[("state", "present", ("certificate_path", "certificate_content"), True)],
+)
 
 
 def main():
-    GraphModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "unique_name": {"type": "str"},
-            "app_id": {"type": "str"},
-            "object_id": {"type": "str"},
-            "certificate_path": {"type": "path"},
-            "certificate_content": {"type": "str"},
-            "thumbprint": {"type": "str"},
-            "display_name": {"type": "str"},
-            "prune_expired": {"type": "bool", "default": False},
-            "exclusive": {"type": "bool", "default": False},
-            "supersede": {"type": "bool", "default": False},
-            "supersede_grace_days": {"type": "int", "default": 0},
-        },
-        required_one_of=[list(KEY_OPTIONS)],
-        mutually_exclusive=[list(KEY_OPTIONS), ["certificate_path", "certificate_content"]],
-        required_if=[("state", "present", ("certificate_path", "certificate_content"), True)],
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,13 @@ options:
     description:
       - How thumbprints are found when applications are listed (by O(display_name) or all). A lookup by
         O(unique_name), O(app_id) or O(object_id) always reads the certificates themselves, in its one request.
-      - Graph returns the certificates themselves (C(key)) only on a single-object read; a list read gives
-        C(key=null), and the thumbprint then comes from C(customKeyIdentifier), which Graph defaults to the
-        thumbprint and M(m365.cba.application_certificate) sets to it.
-      - V(auto) reads an application singly only when one of its key credentials has a
-        C(customKeyIdentifier) that is not a thumbprint. V(always) reads every application that has key
-        credentials singly. V(never) adds no request and leaves such thumbprints null.
+      - The list read selects C(keyCredentials), so Graph returns the certificates themselves (C(key)) with
+        it. Where an entry still comes back with C(key=null), the thumbprint comes from
+        C(customKeyIdentifier), which Graph defaults to the thumbprint and M(m365.cba.application_certificate)
+        sets to it.
+      - V(auto) reads an application singly only when the thumbprint of one of its key credentials cannot
+        be told from the list read. V(always) reads singly every application with a key credential that came
+        back without C(key). V(never) adds no request and leaves such thumbprints null.
       - Each single read is one more request, and Microsoft throttles reads that select C(keyCredentials)
         to 150 per minute per tenant; prefer V(auto) or V(never) for large tenants.
     type: str
@@ -243,7 +244,8 @@ from ansible_collections.m365.cba.plugins.module_utils._key_credentials import (
     application_summaries,
     read_applications,
 )
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 
 LOOKUP_OPTIONS = ("unique_name", "app_id", "object_id", "display_name")
 
@@ -266,19 +268,21 @@ def run(gm):
     gm.exit(False, applications=application_summaries(apps))
 
 
+SPEC = graph_spec(
+    argument_spec={
+        "unique_name": {"type": "str"},
+        "app_id": {"type": "str"},
+        "object_id": {"type": "str"},
+        "display_name": {"type": "str"},
+        "limit": {"type": "int"},
+        "certificate_lookup": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
+    },
+    mutually_exclusive=[list(LOOKUP_OPTIONS)],
+)
+
+
 def main():
-    GraphModule(
-        argument_spec={
-            "unique_name": {"type": "str"},
-            "app_id": {"type": "str"},
-            "object_id": {"type": "str"},
-            "display_name": {"type": "str"},
-            "limit": {"type": "int"},
-            "certificate_lookup": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
-        },
-        mutually_exclusive=[list(LOOKUP_OPTIONS)],
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

@@ -272,18 +272,9 @@ files_written:
 """
 
 import base64
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import cryptography  # noqa: F401  pylint: disable=unused-import
-except ImportError:
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-else:
-    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 from ansible_collections.m365.cba.plugins.module_utils import _certs
+from ansible_collections.m365.cba.plugins.module_utils._runner import ModuleSpec, run_module
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -297,6 +288,12 @@ ARGUMENT_SPEC = dict(
     pfx_password=dict(type="str", no_log=True),
     pfx_encryption=dict(type="str", choices=list(_certs.PFX_ENCRYPTIONS), default="modern"),
     force=dict(type="bool", default=False),
+)
+
+SPEC = ModuleSpec(
+    ARGUMENT_SPEC,
+    required_if=[("state", "present", ["pfx_password"])],
+    libraries=(("cryptography", "cryptography"),),
 )
 
 
@@ -313,16 +310,8 @@ def certificate_result(outcome, request, now):
     return {key: described.get(key) for key in keys}
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_if=[("state", "present", ["pfx_password"])],
-        supports_check_mode=True,
-    )
-    if CRYPTOGRAPHY_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-
-    params = module.params
+def run(ctx):
+    params = ctx.params
     try:
         paths = _certs.certificate_paths(params["path"], params["name"])
         result = {
@@ -332,7 +321,7 @@ def main():
             "cer_path": paths.path("cer"),
         }
         if params["state"] == "absent":
-            outcome = _certs.ensure_absent(paths, check_mode=module.check_mode)
+            outcome = _certs.ensure_absent(paths, check_mode=ctx.check_mode)
             result.update(dict.fromkeys(
                 ("thumbprint", "thumbprint_sha256", "serial_number", "subject", "not_before", "not_after",
                  "days_to_expiry", "certificate_base64")))
@@ -347,22 +336,25 @@ def main():
                 pfx_encryption=params["pfx_encryption"],
             ))
             if request.renew_before_days >= request.valid_days:
-                module.warn("renew_before_days is not smaller than valid_days: every run generates a new certificate")
+                ctx.warn("renew_before_days is not smaller than valid_days: every run generates a new certificate")
             now = _certs.utc_now()
-            outcome = _certs.ensure_present(paths, request, force=params["force"], check_mode=module.check_mode, now=now)
+            outcome = _certs.ensure_present(paths, request, force=params["force"], check_mode=ctx.check_mode, now=now)
             result.update(certificate_result(outcome, request, now))
     except _certs.CertificateError as exc:
-        module.fail_json(msg=str(exc))
+        ctx.fail(str(exc))
 
     result.update(
-        changed=outcome.changed,
         regenerated=outcome.regenerated,
         files_written=list(outcome.files_written),
     )
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": outcome.before, "after": outcome.after}
-    module.exit_json(**result)
+    diff = ctx.diff(outcome.before, outcome.after)
+    if diff is not None:
+        result["diff"] = diff
+    ctx.exit(outcome.changed, **result)
 
+
+def main():
+    run_module(SPEC, run)
 
 if __name__ == "__main__":
     main()

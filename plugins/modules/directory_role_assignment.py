@@ -181,7 +181,8 @@ from ansible_collections.m365.cba.plugins.module_utils._directory_roles import (
     unassign,
 )
 from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError, is_replication_lag
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 from ansible_collections.m365.cba.plugins.module_utils._resources import ResolveError
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import PrincipalError, resolve_principal
 
@@ -204,7 +205,7 @@ def run(gm):
     if params["state"] == "present":
         for definition in wanted:
             if privileged(definition):
-                gm.module.warn(privilege_warning(definition))
+                gm.warn(privilege_warning(definition))
 
     current = list_assignments(client, principal.id, scope) if principal.exists else []
     to_add, to_remove = plan(current, wanted, params["state"], params["purge"])
@@ -228,22 +229,24 @@ def run(gm):
         added=normalise_all(added, definitions),
         removed=normalise_all(to_remove, definitions),
         diff=gm.diff(managed_view(current, definitions, scope), managed_view(result, definitions, scope)),
-    )
+)
+
+
+SPEC = graph_spec(
+    argument_spec={
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "principal_id": {"type": "str", "aliases": ["principal"]},
+        "principal_app_id": {"type": "str"},
+        "roles": {"type": "list", "elements": "str"},
+        "directory_scope_id": {"type": "str", "default": "/"},
+        "purge": {"type": "bool", "default": False},
+    },
+    mutually_exclusive=[["principal_id", "principal_app_id"]],
+)
 
 
 def main():
-    GraphModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "principal_id": {"type": "str", "aliases": ["principal"]},
-            "principal_app_id": {"type": "str"},
-            "roles": {"type": "list", "elements": "str"},
-            "directory_scope_id": {"type": "str", "default": "/"},
-            "purge": {"type": "bool", "default": False},
-        },
-        mutually_exclusive=[["principal_id", "principal_app_id"]],
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ organization:
       sample: AAD
 """
 
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 from ansible_collections.m365.cba.plugins.module_utils._organization import read_organization
 
 
@@ -91,8 +92,11 @@ def run(gm):
     gm.exit(False, organization=organization)
 
 
+SPEC = graph_spec(argument_spec={})
+
+
 def main():
-    GraphModule(argument_spec={}, supports_check_mode=True).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ service_principal:
 from ansible_collections.m365.cba.plugins.module_utils._applications import ApplicationInputError, validate_tags
 from ansible_collections.m365.cba.plugins.module_utils._graph import GraphError, is_replication_lag
 from ansible_collections.m365.cba.plugins.module_utils._graph import after_patch
-from ansible_collections.m365.cba.plugins.module_utils._module import GraphModule
+from ansible_collections.m365.cba.plugins.module_utils._module import graph_spec
+from ansible_collections.m365.cba.plugins.module_utils._runner import run_module
 from ansible_collections.m365.cba.plugins.module_utils._resources import is_guid
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import (
     application_defaults,
@@ -215,18 +216,20 @@ def run(gm):
         ensure_present(gm, app_id, current)
 
 
+SPEC = graph_spec(
+    argument_spec={
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "app_id": {"type": "str"},
+        "tags": {"type": "list", "elements": "str"},
+        "purge_tags": {"type": "bool", "default": False},
+        "notes": {"type": "str"},
+        "app_role_assignment_required": {"type": "bool"},
+    },
+)
+
+
 def main():
-    GraphModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "app_id": {"type": "str"},
-            "tags": {"type": "list", "elements": "str"},
-            "purge_tags": {"type": "bool", "default": False},
-            "notes": {"type": "str"},
-            "app_role_assignment_required": {"type": "bool"},
-        },
-        supports_check_mode=True,
-    ).run(run)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

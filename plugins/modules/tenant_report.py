@@ -73,34 +73,38 @@ path:
   sample: /srv/m365/contoso/m365-cba-exchange-online.report.json
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.m365.cba.plugins.module_utils import _report
 from ansible_collections.m365.cba.plugins.module_utils._certs import CertificateError
+from ansible_collections.m365.cba.plugins.module_utils._runner import ModuleSpec, run_module
+
+SPEC = ModuleSpec(
+    {
+        "path": {"type": "path", "required": True},
+        "content": {"type": "dict"},
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    },
+    required_if=[("state", "present", ["content"])],
+)
+
+
+def run(ctx):
+    path = ctx.params["path"]
+    try:
+        if ctx.params["state"] == "present":
+            outcome = _report.ensure_present(path, ctx.params["content"], check_mode=ctx.check_mode)
+        else:
+            outcome = _report.ensure_absent(path, check_mode=ctx.check_mode)
+    except CertificateError as exc:
+        ctx.fail(str(exc), path=path)
+    result = {"path": path}
+    diff = ctx.diff(outcome.before, outcome.after, before_header=path, after_header=path)
+    if diff is not None:
+        result["diff"] = diff
+    ctx.exit(outcome.changed, **result)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "content": {"type": "dict"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        required_if=[("state", "present", ["content"])],
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
-    try:
-        if module.params["state"] == "present":
-            outcome = _report.ensure_present(path, module.params["content"], check_mode=module.check_mode)
-        else:
-            outcome = _report.ensure_absent(path, check_mode=module.check_mode)
-    except CertificateError as exc:
-        module.fail_json(msg=str(exc), path=path)
-    result = {"changed": outcome.changed, "path": path}
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": outcome.before, "after": outcome.after, "before_header": path, "after_header": path}
-    module.exit_json(**result)
+    run_module(SPEC, run)
 
 
 if __name__ == "__main__":

@@ -7,46 +7,38 @@
 
 Every module of this collection talks to Microsoft Graph over HTTPS and keeps its files on the
 control node, so on a ``local`` connection the only difference between running it as a module
-and running its ``main()`` in the worker that would start it is the cost: packaging the module,
+and running its work in the worker that would start it is the cost: packaging the module,
 starting a Python interpreter and importing requests, cryptography and msal again for every task.
 
 ``InProcessAction`` is the action plugin named like each module. On a ``local`` connection without
-``become`` or ``async`` it runs the module's own ``main()`` -- the same AnsibleModule, argument spec,
-check mode, diff, ``no_log`` scrubbing and result -- with the task's arguments and ``environment``,
-and reads the result the way a module's output is read. Anywhere else, when the controller's Python
-cannot import the libraries the modules need, or with ``m365_cba_in_process: false``, it runs the
-module the ordinary way.
+``become`` or ``async`` it runs the module's ``run(ctx)`` through ``module_utils._runner.run_in_worker``:
+the same argument spec (checked by ansible-core's public ``ArgumentSpecValidator``), check mode,
+diff, ``no_log`` masking, warnings and result as the module process, with the task's ``environment``
+set for the call. Anywhere else, when the controller's Python cannot import the libraries the
+modules need, when this ansible-core lacks what the worker path uses, or with
+``m365_cba_in_process: false``, it runs the module the ordinary way. ``-vvv`` says which and why.
 
-The module and the libraries it needs are imported when the action plugin is loaded, which Ansible
-does once in the main process before it forks a worker per task, so the workers share them.
+Only public names of ansible-core are imported here, and loading this file never fails: whatever
+cannot be imported turns into a reason to run the module the ordinary way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
-import io
-import json
 import os
+import traceback
 
-from ansible.module_utils import _internal, basic
-from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
-from ansible.vars.clean import remove_internal_keys
 
 display = Display()
 
-# Modules without serialization metadata (all of ours) use this profile, as module_common does.
-PROFILE = "legacy"
 SWITCH = "m365_cba_in_process"
 
-
 # What the modules import on their way: the HTTP client, the token library (on a token-cache miss)
-# and the certificate code.
+# and the certificate code. Imported once, in the process that forks the workers.
 LIBRARIES = (
     "requests",
     "msal",
@@ -54,28 +46,43 @@ LIBRARIES = (
     "cryptography.hazmat.primitives.serialization.pkcs12",
 )
 
-
 # The libraries the controller's Python could not import: the modules then run as module processes,
 # with the interpreter the inventory gives the host, which may have them.
 MISSING = set()
 
-
-def preload(module):
-    """Import ``module`` and the libraries it needs now, in the process that forks the workers."""
-    for name in LIBRARIES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            MISSING.add(name.split(".", maxsplit=1)[0])
-    importlib.import_module(module_fqn(module))
+# Why a module cannot run in the worker at all (its import failed), by module name.
+UNUSABLE = {}
 
 
 def module_fqn(name):
     return f"ansible_collections.m365.cba.plugins.modules.{name}"
 
 
-class ModuleExit(Exception):
-    """The module returned without printing a result (it must always print one)."""
+def preload(module):
+    """Import ``module`` and the libraries it needs now, in the process that forks the workers.
+
+    Never raises: a plugin that fails to load would fail the task before ``m365_cba_in_process``
+    is even read.
+    """
+    for name in LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            MISSING.add(name.split(".", maxsplit=1)[0])
+    try:
+        loaded = importlib.import_module(module_fqn(module))
+        getattr(loaded, "SPEC")
+        getattr(loaded, "run")
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        UNUSABLE[module] = f"its code could not be loaded here: {type(exc).__name__}: {exc}"
+
+
+def worker_runner():
+    """The runner module, or None when this ansible-core lacks a public interface it needs."""
+    try:
+        return importlib.import_module("ansible_collections.m365.cba.plugins.module_utils._runner")
+    except ImportError:
+        return None
 
 
 class InProcessAction(NormalAction):
@@ -91,7 +98,7 @@ class InProcessAction(NormalAction):
             return super().run(tmp, task_vars)
         result = super(NormalAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
         display.vvv(f"m365.cba.{self.MODULE}: running in the controller's worker process", host=self._host_name(task_vars))
-        result.update(self._run_in_process(task_vars))
+        result.update(self._run_in_process())
         return result
 
     @staticmethod
@@ -114,71 +121,41 @@ class InProcessAction(NormalAction):
             return "async is set"
         if MISSING:
             return f"the controller's Python cannot import {', '.join(sorted(MISSING))}"
+        if self.MODULE in UNUSABLE:
+            return UNUSABLE[self.MODULE]
+        if worker_runner() is None:
+            return "this ansible-core has no public argument-spec validator"
+        if not callable(getattr(self, "_compute_environment_string", None)):
+            return "this ansible-core's action plugins cannot compute the task environment"
         return None
 
-    def _module_args(self, task_vars):
-        args = copy.deepcopy(self._task.args)
-        self._update_module_args(self._task.resolved_action or self._task.action, args, task_vars)
-        return encode_module_args(args)
-
-    def _run_in_process(self, task_vars):
-        params = self._module_args(task_vars)
+    def _task_environment(self):
+        """The task's ``environment``, templated and merged as ansible-core does for a module."""
         environment = {}
         self._compute_environment_string(environment)
+        return environment
+
+    def _run_in_process(self):
         module = importlib.import_module(module_fqn(self.MODULE))
-        stdout, stderr = io.StringIO(), io.StringIO()
-        rc = 0
-        with module_context(params), _environment(environment), \
-                contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        runner = worker_runner()
+        with task_environment(self._task_environment()):
             try:
-                module.main()
-            except SystemExit as exc:
-                rc = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
-            else:
-                raise ModuleExit(f"m365.cba.{self.MODULE} returned without a result")
-        data = self._parse_returned_data({"rc": rc, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}, PROFILE)
-        remove_internal_keys(data)
-        return data
-
-
-def encode_module_args(args):
-    """The parameters as the controller sends them to a module (``ANSIBLE_MODULE_ARGS``, legacy profile)."""
-    encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
-    return json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=encoder).encode()
+                return runner.run_in_worker(
+                    self.MODULE, module.SPEC, module.run, self._task.args,
+                    check_mode=bool(self._task.check_mode), diff_mode=bool(self._task.diff),
+                )
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # As a module process would fail: the message here, the traceback at -vvv.
+                return {
+                    "failed": True,
+                    "msg": f"m365.cba.{self.MODULE} failed unexpectedly: {type(exc).__name__}: {exc}",
+                    "exception": traceback.format_exc(),
+                }
 
 
 @contextlib.contextmanager
-def module_context(params):
-    """What the AnsiballZ wrapper gives a module before it runs it, restored after.
-
-    AnsibleModule reads its parameters from ``basic._ANSIBLE_ARGS``. In a process that has loaded
-    the controller, ``module_utils`` would send ``warn()`` and ``deprecate()`` straight to the
-    screen instead of into the module's result, so the module runs with ansible-core's
-    ``is_controller`` flag off, as on a target, and its warnings reach the result (and the callbacks
-    that read them) as they do from a module process.
-    """
-    saved = (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE, _internal.is_controller)  # pylint: disable=protected-access
-    basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = params, PROFILE  # pylint: disable=protected-access
-    _internal.is_controller = False
-    _clear_module_messages()
-    try:
-        yield
-    finally:
-        _clear_module_messages()
-        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE, _internal.is_controller = saved  # pylint: disable=protected-access
-
-
-def _clear_module_messages():
-    """Forget the warnings and deprecations module_utils collected for a module's result."""
-    for name in ("_global_warnings", "_global_deprecations"):
-        collected = getattr(module_warnings, name, None)
-        if collected is not None:
-            collected.clear()
-
-
-@contextlib.contextmanager
-def _environment(overlay):
-    """The task's ``environment`` over the controller's, as a module process would see it."""
+def task_environment(overlay):
+    """The task's ``environment`` over the controller's, as a module process would see it; restored after."""
     if not overlay:
         yield
         return

@@ -2,11 +2,18 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""An emulator for the collection's own tests (module scope, reset before each test)."""
+"""An emulator for the collection's own tests (module scope, reset before each test), and two ways to run a module."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+
 import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.m365.cba.plugins.module_utils import _runner
 
 from m365emu import Emulator
 
@@ -22,3 +29,27 @@ def emu(module_emulator):
     # REQUESTS_CA_BUNDLE stays as the machine sets it: the collection must trust its ca_bundle anyway.
     module_emulator.reset(faults=True, requests=True, settings=True)
     return module_emulator
+
+
+def run_in_worker(module, args, check_mode=False, diff_mode=False):
+    """A module's result as the action plugin gets it in the worker (module_utils._runner.run_in_worker)."""
+    name = module.__name__.rsplit(".", maxsplit=1)[-1]
+    return _runner.run_in_worker(name, module.SPEC, module.run, args, check_mode=check_mode, diff_mode=diff_mode)
+
+
+def run_main(module, args, check_mode=False, diff_mode=False):
+    """A module's result as a module process prints it: its main() with AnsibleModule."""
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff_mode)
+    out = io.StringIO()
+    with patch_module_args(args), contextlib.redirect_stdout(out):
+        with pytest.raises(SystemExit) as exit_info:
+            module.main()
+    result = json.loads(out.getvalue())
+    assert (exit_info.value.code == 1) == bool(result.get("failed"))
+    return result
+
+
+@pytest.fixture(params=["worker", "module"])
+def run_module(request):
+    """Run a module both ways: the results must be alike."""
+    return run_in_worker if request.param == "worker" else run_main

@@ -11,13 +11,14 @@ import json
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cba.plugins.module_utils._module import (
     GraphModule,
     credentials_from_environment,
     graph_argument_spec,
 )
+from ansible_collections.m365.cba.plugins.module_utils._runner import Context, ModuleDone, run_in_worker
+from ansible_collections.m365.cba.plugins.modules import organization_info
 
 NONE = {"client_secret": None, "client_certificate_path": None, "client_certificate_password": None, "access_token": None}
 
@@ -79,8 +80,7 @@ def test_replication_timeout_not_a_number_names_the_option(monkeypatch):
 
 
 def run_module(args):
-    with patch_module_args(args):
-        return GraphModule({})
+    return GraphModule(Context(validated(args)))
 
 
 @pytest.mark.parametrize("value, expected", [(None, 60.0), (7, 7.0), (0, 0.0)])
@@ -96,11 +96,14 @@ def test_replication_timeout_from_the_environment_reaches_the_graph_client(monke
     assert run_module(dict(CONNECTION)).client.policy.lag_timeout == 3.0
 
 
-def test_negative_replication_timeout_fails_naming_the_option(monkeypatch, capsys):
+def test_negative_replication_timeout_fails_naming_the_option(monkeypatch):
     monkeypatch.delenv("M365_CBA_REPLICATION_TIMEOUT", raising=False)
-    with pytest.raises(SystemExit):
+    with pytest.raises(ModuleDone) as done:
         run_module(dict(CONNECTION, replication_timeout=-1))
-    result = json.loads(capsys.readouterr().out)
+    assert done.value.failed is True
+    # ... and the whole module fails before any request, with the secret masked
+    result = run_in_worker("organization_info", organization_info.SPEC, organization_info.run,
+                           dict(CONNECTION, replication_timeout=-1))
     assert result["failed"] is True
     assert result["msg"].startswith("replication_timeout:") and "-1" in result["msg"]
     assert "not-a-real-secret" not in json.dumps(result)

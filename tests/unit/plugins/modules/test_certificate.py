@@ -15,20 +15,8 @@ import pytest
 
 from ansible_collections.m365.cba.plugins.module_utils import _certs
 from ansible_collections.m365.cba.plugins.modules import certificate
-from ansible_collections.m365.cba.plugins.plugin_utils import _in_process
 
 PASSWORD = "s3cret pfx"
-
-
-def run_module(capsys, **args):
-    """main() with ``args``; returns the JSON it printed (exit_json and fail_json both exit)."""
-    # As the action plugin runs it (also right after a test that loaded the controller).
-    with _in_process.module_context(_in_process.encode_module_args(args)):
-        with pytest.raises(SystemExit) as exit_info:
-            certificate.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
-    return result
 
 
 @pytest.fixture
@@ -40,14 +28,14 @@ def mode_of(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_check_mode_predicts_then_apply_then_unchanged(capsys, args):
-    check = run_module(capsys, _ansible_check_mode=True, _ansible_diff=True, **args)
-    assert check["_rc"] == 0 and check["changed"] is True and check["regenerated"] == "missing"
+def test_check_mode_predicts_then_apply_then_unchanged(run_module, args):
+    check = run_module(certificate, args, check_mode=True, diff_mode=True)
+    assert check["changed"] is True and check["regenerated"] == "missing"
     assert check["thumbprint"] is None and check["subject"] == "CN=m365.cba"
     assert check["diff"]["before"] == {"state": "absent"}
     assert not os.path.exists(args["path"])
 
-    applied = run_module(capsys, _ansible_diff=True, **args)
+    applied = run_module(certificate, args, diff_mode=True)
     assert applied["changed"] is True and applied["regenerated"] == "missing"
     assert applied["files_written"] == ["key", "certificate", "pfx", "cer"]
     assert mode_of(applied["key_path"]) == 0o600 and mode_of(applied["pfx_path"]) == 0o600
@@ -61,37 +49,37 @@ def test_check_mode_predicts_then_apply_then_unchanged(capsys, args):
     assert applied["days_to_expiry"] in (364, 365) and applied["key_size"] == 2048
     assert applied["not_after"].endswith("Z")
 
-    check_again = run_module(capsys, _ansible_check_mode=True, **args)
-    again = run_module(capsys, _ansible_diff=True, **args)
+    check_again = run_module(certificate, args, check_mode=True)
+    again = run_module(certificate, args, diff_mode=True)
     assert check_again["changed"] is False and again["changed"] is False and again["regenerated"] is None
     assert again["thumbprint"] == applied["thumbprint"]
     assert again["diff"]["before"] == again["diff"]["after"]
 
 
-def test_output_never_holds_the_password_or_key(capsys, args):
-    result = run_module(capsys, _ansible_diff=True, **args)
+def test_output_never_holds_the_password_or_key(run_module, args):
+    result = run_module(certificate, args, diff_mode=True)
     text = json.dumps(result)
     assert PASSWORD not in text and "PRIVATE KEY" not in text
 
 
-def test_password_change_check_mode_predicts_pfx_rebuild(capsys, args):
-    first = run_module(capsys, **args)
+def test_password_change_check_mode_predicts_pfx_rebuild(run_module, args):
+    first = run_module(certificate, args)
     args["pfx_password"] = "another"
-    check = run_module(capsys, _ansible_check_mode=True, **args)
+    check = run_module(certificate, args, check_mode=True)
     assert check["changed"] is True and check["files_written"] == ["pfx"]
     assert check["thumbprint"] == first["thumbprint"]
-    applied = run_module(capsys, **args)
+    applied = run_module(certificate, args)
     assert applied["changed"] is True and applied["regenerated"] is None and applied["thumbprint"] == first["thumbprint"]
 
 
-def test_absent(capsys, args):
-    run_module(capsys, **args)
+def test_absent(run_module, args):
+    run_module(certificate, args)
     absent = {"path": args["path"], "name": args["name"], "state": "absent"}
-    check = run_module(capsys, _ansible_check_mode=True, **absent)
+    check = run_module(certificate, absent, check_mode=True)
     assert check["changed"] is True and os.path.exists(os.path.join(args["path"], "contoso.pfx"))
-    assert run_module(capsys, **absent)["changed"] is True
+    assert run_module(certificate, absent)["changed"] is True
     assert os.listdir(args["path"]) == []
-    assert run_module(capsys, **absent)["changed"] is False
+    assert run_module(certificate, absent)["changed"] is False
 
 
 @pytest.mark.parametrize(
@@ -99,29 +87,29 @@ def test_absent(capsys, args):
     [({"valid_days": 0}, "valid_days"), ({"valid_days": 4000}, "valid_days"), ({"name": "a/b"}, "name"),
      ({"pfx_password": ""}, "pfx_password")],
 )
-def test_bad_values_fail_naming_the_option(capsys, args, change, option):
+def test_bad_values_fail_naming_the_option(run_module, args, change, option):
     args.update(change)
-    result = run_module(capsys, **args)
-    assert result["_rc"] == 1 and result["failed"] is True
+    result = run_module(certificate, args)
+    assert result["failed"] is True
     assert result["msg"].startswith(f"{option}: ") and "Traceback" not in result["msg"]
     assert "exception" not in result
 
 
-def test_file_in_place_of_the_directory_names_path(capsys, args, tmp_path):
+def test_file_in_place_of_the_directory_names_path(run_module, args, tmp_path):
     blocker = tmp_path / "certs"
     blocker.write_text("not a directory")
-    result = run_module(capsys, **args)
+    result = run_module(certificate, args)
     assert result["failed"] is True and result["msg"].startswith("path: ")
 
 
-def test_pfx_password_required_when_present(capsys, args):
+def test_pfx_password_required_when_present(run_module, args):
     del args["pfx_password"]
-    result = run_module(capsys, **args)
+    result = run_module(certificate, args)
     assert result["failed"] is True and "pfx_password" in result["msg"]
 
 
-def test_warns_when_every_run_would_renew(capsys, args):
-    result = run_module(capsys, renew_before_days=400, **args)
+def test_warns_when_every_run_would_renew(run_module, args):
+    result = run_module(certificate, dict(args, renew_before_days=400))
     assert "renew_before_days is not smaller than valid_days" in json.dumps(result.get("warnings"))
-    again = run_module(capsys, renew_before_days=400, **args)
+    again = run_module(certificate, dict(args, renew_before_days=400))
     assert again["changed"] is True and again["regenerated"] == "expiring"

@@ -2,7 +2,7 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""When the action plugins run a module in the worker, and what they leave behind in it."""
+"""When the action plugins run a module in the worker, what they pass it, and what they leave behind."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ import types
 
 import pytest
 
-from ansible.module_utils import _internal, basic
-from ansible.module_utils.common import warnings as module_warnings
-
 from ansible_collections.m365.cba.plugins.plugin_utils import _in_process
 
 
-def _action(transport="local", become=False, async_val=0):
+def _action(transport="local", become=False, async_val=0, module="organization_info", args=None, check_mode=False,
+            diff=False, environment=None):
     action = _in_process.InProcessAction.__new__(_in_process.InProcessAction)
+    action.MODULE = module
     action._connection = types.SimpleNamespace(transport=transport)
     action._play_context = types.SimpleNamespace(become=become)
-    action._task = types.SimpleNamespace(async_val=async_val)
+    action._task = types.SimpleNamespace(async_val=async_val, args=args or {}, check_mode=check_mode, diff=diff)
+    action._compute_environment_string = lambda out: out.update(environment or {})
     return action
 
 
@@ -57,10 +57,37 @@ def test_preload_notes_a_library_that_is_not_there(monkeypatch):
     assert _in_process.MISSING == {"m365_cba_no_such_library"}
 
 
+def test_a_module_that_cannot_load_runs_as_a_module_and_loading_never_raises(monkeypatch):
+    monkeypatch.setattr(_in_process, "UNUSABLE", {})
+    _in_process.preload("no_such_module")  # must not raise: the plugin would fail before the switch is read
+    reason = _action(module="no_such_module")._why_not_in_process({})
+    assert reason.startswith("its code could not be loaded here: ModuleNotFoundError")
+
+
+# Feature detection: where this ansible-core lacks what the worker path uses, the module runs the ordinary way.
+def test_no_public_argument_spec_validator_falls_back_to_the_module(monkeypatch):
+    monkeypatch.setattr(_in_process, "worker_runner", lambda: None)
+    assert _action()._why_not_in_process({}) == "this ansible-core has no public argument-spec validator"
+
+
+def test_no_environment_computation_falls_back_to_the_module():
+    action = _action()
+    action._compute_environment_string = None
+    assert action._why_not_in_process({}) == "this ansible-core's action plugins cannot compute the task environment"
+
+
+def test_the_fallback_really_runs_the_module_path(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_in_process.NormalAction, "run", lambda self, tmp=None, task_vars=None: calls.append("module") or {"ok": 1})
+    monkeypatch.setattr(_in_process, "worker_runner", lambda: None)
+    assert _action().run(task_vars={}) == {"ok": 1}
+    assert calls == ["module"]
+
+
 def test_the_task_environment_is_seen_inside_and_undone_after(monkeypatch):
     monkeypatch.setenv("M365_CBA_TEST_KEEP", "controller")
     monkeypatch.delenv("M365_CBA_TEST_NEW", raising=False)
-    with _in_process._environment({"M365_CBA_TEST_KEEP": "task", "M365_CBA_TEST_NEW": 1}):
+    with _in_process.task_environment({"M365_CBA_TEST_KEEP": "task", "M365_CBA_TEST_NEW": 1}):
         assert os.environ["M365_CBA_TEST_KEEP"] == "task"
         assert os.environ["M365_CBA_TEST_NEW"] == "1"
     assert os.environ["M365_CBA_TEST_KEEP"] == "controller"
@@ -70,32 +97,45 @@ def test_the_task_environment_is_seen_inside_and_undone_after(monkeypatch):
 def test_the_environment_is_undone_when_the_module_raises(monkeypatch):
     monkeypatch.delenv("M365_CBA_TEST_NEW", raising=False)
     with pytest.raises(SystemExit):
-        with _in_process._environment({"M365_CBA_TEST_NEW": "x"}):
+        with _in_process.task_environment({"M365_CBA_TEST_NEW": "x"}):
             raise SystemExit(1)
     assert "M365_CBA_TEST_NEW" not in os.environ
 
 
-def test_the_module_parameters_are_set_for_the_call_only():
-    before = (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE)
-    params = _in_process.encode_module_args({"name": "x"})
-    with pytest.raises(SystemExit):
-        with _in_process.module_context(params):
-            assert basic._ANSIBLE_ARGS == params == b'{"ANSIBLE_MODULE_ARGS": {"name": "x"}}'
-            assert basic._ANSIBLE_PROFILE == "legacy"
-            raise SystemExit(0)
-    assert (basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE) == before
+def test_bad_arguments_fail_like_ansiblemodule_with_secrets_masked(monkeypatch):
+    monkeypatch.delenv("AZURE_TENANT_ID", raising=False)
+    args = {"tenant_id": "contoso", "client_id": "x", "client_secret": "hunter2-secret", "colour": "blue"}
+    result = _action(args=args)._run_in_process()
+    assert result["failed"] is True
+    assert result["msg"].startswith("Unsupported parameters for (organization_info) module: colour.")
+    assert "hunter2-secret" not in repr(result)
+    assert result["invocation"]["module_args"]["client_secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # as AnsibleModule
 
 
-def test_module_warnings_go_into_the_result_not_to_the_screen(capsys):
-    # Loading the action plugins loaded the controller: module_utils would display warnings itself.
-    assert _internal.is_controller is True
-    with _in_process.module_context(_in_process.encode_module_args({})):
-        assert _internal.is_controller is False
-        module_warnings.warn("every run renews")
-        assert module_warnings.get_warning_messages() == ("every run renews",)
-    assert _internal.is_controller is True
-    assert module_warnings.get_warning_messages() == ()
-    assert "every run renews" not in capsys.readouterr().err
+def test_environment_fallbacks_come_from_the_task_environment(monkeypatch):
+    monkeypatch.delenv("AZURE_TENANT_ID", raising=False)
+    args = {"client_id": "app", "client_secret": "a-long-secret", "replication_timeout": -1}
+    missing = _action(args=args)._run_in_process()
+    assert missing["msg"] == "missing required arguments: tenant_id"
+    found = _action(args=args, environment={"AZURE_TENANT_ID": "contoso.onmicrosoft.com"})._run_in_process()
+    # validated, then refused by the module itself before any request
+    assert found["msg"].startswith("replication_timeout: ")
+    assert found["invocation"]["module_args"]["tenant_id"] == "contoso.onmicrosoft.com"
+    assert "AZURE_TENANT_ID" not in os.environ
+
+
+def test_an_unexpected_error_fails_the_task_with_its_traceback_and_no_secret(monkeypatch):
+    from ansible_collections.m365.cba.plugins.modules import organization_info
+
+    def broken(gm):
+        raise RuntimeError(f"bug near {gm.params['client_secret']}")
+
+    monkeypatch.setattr(organization_info, "run", broken)
+    result = _action(args={"tenant_id": "t", "client_id": "c", "client_secret": "hunter2-secret"})._run_in_process()
+    assert result["failed"] is True
+    assert result["msg"].startswith("m365.cba.organization_info failed unexpectedly: RuntimeError: bug near")
+    assert "RuntimeError" in result["exception"]
+    assert "hunter2-secret" not in repr(result)
 
 
 def test_every_module_has_an_action_plugin_that_runs_it():
@@ -109,3 +149,6 @@ def test_every_module_has_an_action_plugin_that_runs_it():
         assert action.MODULE == name
         # Loading the action plugin imported the module, so the forked workers find it imported.
         assert _in_process.module_fqn(name) in sys.modules
+        module = sys.modules[_in_process.module_fqn(name)]
+        assert callable(module.run) and module.SPEC.argument_spec
+        assert name not in _in_process.UNUSABLE
