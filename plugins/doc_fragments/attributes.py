@@ -18,8 +18,9 @@ attributes:
       - On a C(local) connection without C(become) or C(async), the action plugin runs the module inside the
         controller's worker process instead of starting a new Python for it; the arguments, check mode, diff,
         C(no_log), the task's C(environment) and the result are the same either way.
-      - It runs as an ordinary module when the controller's Python cannot import requests, msal or cryptography, or
-        when the variable C(m365_cba_in_process) is V(false).
+      - It runs as an ordinary module when the controller's Python cannot import requests, msal or cryptography,
+        when this ansible-core lacks a public interface the worker path uses, or when the variable
+        C(m365_cba_in_process) is V(false).
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
