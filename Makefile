@@ -91,6 +91,15 @@ awx-run:
 reliability-run:
 	$(PY) -m pytest -q tests/reliability
 
+# The collection as users get it (tests/packaging): what its archive holds and leaves out, and an install
+# from the archive into a throwaway path, its playbooks run by name against the emulator.
+.PHONY: packaging packaging-run
+packaging: venv
+	@$(MAKE) --no-print-directory $@-run
+
+packaging-run:
+	$(PY) -m pytest -q tests/packaging
+
 # ansible-test sanity gets a copy of its own, so that it can run beside the integration targets.
 SANITY_COLL := $(BUILD)/sanity/ansible_collections/m365/cba
 sanity-run:
@@ -117,7 +126,7 @@ test: collection
 	@echo "make test: all checks passed"
 
 lane-static:
-	@$(MAKE) --no-print-directory -k sanity-run lint-run docs-run changelog-lint-run units-run
+	@$(MAKE) --no-print-directory -k sanity-run lint-run docs-run changelog-lint-run units-run packaging-run
 
 lane-playbooks:
 	@$(MAKE) --no-print-directory -k integration-run e2e-run
