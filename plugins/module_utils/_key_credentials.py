@@ -11,9 +11,10 @@ stays exactly as it was read (same ``keyId``, same content), which Graph keeps a
 
 Certificates are identified by their SHA-1 thumbprint (uppercase hex, the form
 ``Connect-ExchangeOnline -CertificateThumbprint`` takes). Graph returns the certificate itself
-(``key``) only on a single-object read that selects ``keyCredentials``; list reads return
-``key: null``, and then the thumbprint can only come from ``customKeyIdentifier``, which Graph
-defaults to the thumbprint and which ``application_certificate`` always sets to it.
+(``key``) when a read selects ``keyCredentials`` (a single-object read, and a list read too per the
+application-list documentation); without it ``key`` is null, and then the thumbprint can only come
+from ``customKeyIdentifier`` (Edm.Binary, base64 on the wire), which Graph defaults to the
+thumbprint's bytes and which ``application_certificate`` always sets to the hex thumbprint.
 """
 
 from __future__ import annotations
@@ -134,6 +135,14 @@ def parse_graph_datetime(value):
     return moment.replace(tzinfo=datetime.timezone(offset)).astimezone(datetime.timezone.utc)
 
 
+def graph_datetime_text(value):
+    """A Graph date as the collection reports dates (``2027-01-01T00:00:00Z``, whole seconds): Graph
+    writes keyCredential dates with seven fractional digits, the portal's manifest with none, and a
+    client may have sent an offset. Unreadable values are returned as they are."""
+    moment = parse_graph_datetime(value)
+    return iso(moment.replace(microsecond=0)) if moment is not None else value
+
+
 def is_expired(credential, now):
     end = parse_graph_datetime(credential.get("endDateTime"))
     return end is not None and end <= now
@@ -152,8 +161,8 @@ def summarise(credential, now):
         "display_name": credential.get("displayName"),
         "type": credential.get("type"),
         "usage": credential.get("usage"),
-        "start_date_time": credential.get("startDateTime"),
-        "end_date_time": credential.get("endDateTime"),
+        "start_date_time": graph_datetime_text(credential.get("startDateTime")),
+        "end_date_time": graph_datetime_text(credential.get("endDateTime")),
         "days_to_expiry": (end - now).days if end is not None else None,
         "expired": end is not None and end <= now,
     }
@@ -170,8 +179,8 @@ def diff_view(credentials):
         thumbprint, dummy = credential_thumbprint(credential)
         view.append({
             "thumbprint": thumbprint,
-            "start_date_time": credential.get("startDateTime"),
-            "end_date_time": credential.get("endDateTime"),
+            "start_date_time": graph_datetime_text(credential.get("startDateTime")),
+            "end_date_time": graph_datetime_text(credential.get("endDateTime")),
         })
     return {"key_credentials": sorted(view, key=lambda e: (e["thumbprint"] or "", e["end_date_time"] or ""))}
 
@@ -384,9 +393,9 @@ def read_applications(client, unique_name=None, app_id=None, object_id=None, dis
                       certificate_lookup="auto"):
     """Applications (Graph shape) by key (0 or 1), by display name (0..n) or all, up to ``limit``.
 
-    A lookup by key is a single-object read and so returns the certificates themselves. A list read
-    returns ``key: null``; ``certificate_lookup`` decides which listed applications are read again
-    singly (one request each, throttled by Graph to 150 per minute per tenant).
+    Both reads select ``keyCredentials`` and so get the certificates themselves. Should a listed
+    entry come back with ``key: null``, ``certificate_lookup`` decides which listed applications are
+    read again singly (one request each, throttled by Graph to 150 per minute per tenant).
     """
     if unique_name or app_id or object_id:
         app = find_application(client, unique_name=unique_name, app_id=app_id, object_id=object_id, select=APP_SELECT)

@@ -89,17 +89,34 @@ def predicted(app_id, inherited, body):
 
 
 def upsert_service_principal(client, app_id, body):
-    """Create (201) or update (204) the service principal of ``app_id``; returns it.
+    """Create (201) or update (204) the service principal of ``app_id``; returns it, whole.
 
     Right after the application was created Graph may not know its appId yet ("does not reference a
     valid application object", 404): that is waited out. The upsert is idempotent, so a retry never
     creates a second service principal.
+
+    Graph's 201 answer is a partial object (serviceprincipal-upsert: no ``servicePrincipalType``,
+    no ``notes``, ``tags`` not necessarily as sent), so the principal is read back in every case.
+    Should the read never find it within the replication timeout, the 201 body is completed with
+    what was sent instead.
     """
     response = client.request("PATCH", sp_path(app_id), body=body, headers=PREFER_CREATE, retry_on=is_replication_lag)
-    if response.status == 201 and response.body:
-        return response.body
-    # 204: it already existed (created concurrently, or a retry after a lost answer). Read it back.
-    return find_service_principal(client, app_id, wait_for_replication=True)
+    # 204: it already existed (created concurrently, or a retry after a lost answer). Read it back too.
+    found = find_service_principal(client, app_id, wait_for_replication=True)
+    if found is not None or response.status != 201 or not response.body:
+        return found
+    return completed(response.body, body)
+
+
+def completed(created, body):
+    """The 201 body of the upsert with what was sent laid over it; a principal created for an
+    application by its appId is of type ``Application``."""
+    sp = dict(created)
+    sp.update(body)
+    sp.setdefault("servicePrincipalType", "Application")
+    for field, default in (("tags", []), ("notes", None), ("appRoleAssignmentRequired", False)):
+        sp.setdefault(field, default)
+    return sp
 
 
 def update_service_principal(client, object_id, patch):

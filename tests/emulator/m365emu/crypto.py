@@ -55,6 +55,12 @@ def iso(moment):
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso7(moment):
+    """ISO-8601 UTC with seven fractional digits and Z, as Graph writes keyCredential dates
+    (`2017-02-25T20:48:35.5174541Z`)."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
 def parse_iso(text):
     """Parse an ISO-8601 date-time; naive values are taken as UTC. ValueError when invalid."""
     if not isinstance(text, str):

@@ -13,8 +13,12 @@ from .odata import Entity
 
 TEMPLATE = objects.application("contoso.onmicrosoft.com", "template", "2000-01-01T00:00:00Z", "AzureADMyOrg")
 ENTITY = Entity("microsoft.graph.application", "Application", TEMPLATE,
-                filterable={"id", "appId", "displayName", "uniqueName", "tags", "identifierUris", "publisherDomain",
-                            "signInAudience", "createdDateTime"},
+                # The properties whose description says "Supports $filter" (application resource, v1.0 and
+                # beta); uniqueName is an alternate key, not a filter.
+                filterable={"id", "appId", "applicationTemplateId", "createdDateTime", "description",
+                            "disabledByMicrosoftStatus", "displayName", "identifierUris", "info", "keyCredentials",
+                            "publisherDomain", "requiredResourceAccess", "signInAudience", "tags"},
+                operators={"appId": {"eq"}},
                 orderable={"displayName", "createdDateTime"})
 
 
@@ -25,7 +29,11 @@ def _lookup(ctx, primary=False):
 
 def list_applications(ctx):
     query = ctx.query(ENTITY)
-    items = sorted((objects.public(a) for a in ctx.tenant.read_all("applications")), key=lambda a: a["id"])
+    # application-list.md: "By default, this API doesn't return the value of the key in the keyCredentials
+    # property when listing all applications. To retrieve the public key info in key, the keyCredentials
+    # property must be specified in a $select query."
+    keep_keys = bool(query.select and "keyCredentials" in query.select)
+    items = sorted((objects.public(a, keep_keys) for a in ctx.tenant.read_all("applications")), key=lambda a: a["id"])
     return ctx.collection("applications", query.apply(items), query)
 
 

@@ -15,12 +15,15 @@ DEFINITION_ENTITY = Entity(
     "microsoft.graph.unifiedRoleDefinition", "UnifiedRoleDefinition",
     ("id", "description", "displayName", "isBuiltIn", "isEnabled", "resourceScopes", "templateId", "version",
      "rolePermissions", "inheritsPermissionsFrom"),
-    filterable={"id", "displayName", "templateId", "isBuiltIn", "isEnabled"})
+    filterable={"id", "displayName", "templateId", "isBuiltIn", "isEnabled"},
+    types={"isBuiltIn": "Edm.Boolean", "isEnabled": "Edm.Boolean"})
 ASSIGNMENT_PROPERTIES = ("id", "principalId", "principalOrganizationId", "roleDefinitionId", "directoryScopeId",
                          "appScopeId", "resourceScope", "condition", "principal", "roleDefinition")
 ASSIGNMENT_ENTITY = Entity(
     "microsoft.graph.unifiedRoleAssignment", "UnifiedRoleAssignment", ASSIGNMENT_PROPERTIES,
-    filterable={"id", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"},
+    # unifiedRoleAssignment resource: these four "Support $filter (eq, in)"; all four are Edm.String.
+    filterable={"principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"},
+    operators={name: {"eq", "in"} for name in ("principalId", "roleDefinitionId", "directoryScopeId", "appScopeId")},
     expandable={"principal", "roleDefinition"})
 ORGANIZATION_ENTITY = Entity("microsoft.graph.organization", "Organization",
                              objects.organization("x", "x", "x", "x"), filterable={"id"})

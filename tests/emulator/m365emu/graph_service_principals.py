@@ -14,11 +14,17 @@ TEMPLATE = objects.service_principal(wellknown.GRAPH_APP_ID, "template", wellkno
                                      "2000-01-01T00:00:00Z")
 ENTITY = Entity("microsoft.graph.servicePrincipal", "ServicePrincipal", TEMPLATE,
                 filterable={"id", "appId", "displayName", "servicePrincipalNames", "tags", "accountEnabled",
-                            "servicePrincipalType", "appOwnerOrganizationId"})
+                            "servicePrincipalType", "appOwnerOrganizationId"},
+                types={"appOwnerOrganizationId": "Edm.Guid", "accountEnabled": "Edm.Boolean"})
 ASSIGNMENT_PROPERTIES = ("id", "deletedDateTime", "appRoleId", "createdDateTime", "principalDisplayName", "principalId",
                          "principalType", "resourceDisplayName", "resourceId")
 ASSIGNMENT_ENTITY = Entity("microsoft.graph.appRoleAssignment", "AppRoleAssignment", ASSIGNMENT_PROPERTIES,
-                           filterable={"id", "principalId", "resourceId", "appRoleId", "principalType"})
+                           # appRoleAssignment resource: resourceId "Supports $filter (eq only)", principalDisplayName
+                           # "(eq and startswith)"; principalId, resourceId and appRoleId are Edm.Guid.
+                           filterable={"resourceId", "principalDisplayName"},
+                           operators={"resourceId": {"eq"}, "principalDisplayName": {"eq", "startswith"}},
+                           types={"principalId": "Edm.Guid", "resourceId": "Edm.Guid", "appRoleId": "Edm.Guid"},
+                           refusal="clr")
 NOT_A_VALID_REFERENCE = "Not a valid reference update."
 
 
@@ -56,12 +62,35 @@ def _new_service_principal(ctx, app_id, body):
     )
     sp = validation.apply_service_principal_changes(sp, body, TEMPLATE)
     ctx.tenant.write("servicePrincipals", sp)
-    return ctx.entity("servicePrincipals/$entity", objects.public(sp), status=201)
+    return sp
+
+
+def upsert_answer(sp, publisher_name):
+    """The 201 body of the upsert, shaped like serviceprincipal-upsert.md's example (v1.0): a partial
+    object without servicePrincipalType, notes or description, with ``api`` and ``publishedPermissionScopes``
+    in their older form, and ``tags`` as the example shows them (``[]``), whatever was sent."""
+    return {
+        "id": sp["id"], "deletedDateTime": None, "accountEnabled": sp["accountEnabled"],
+        "appDisplayName": sp["appDisplayName"], "appId": sp["appId"], "applicationTemplateId": None,
+        "appOwnerOrganizationId": sp["appOwnerOrganizationId"],
+        "appRoleAssignmentRequired": sp["appRoleAssignmentRequired"], "displayName": sp["displayName"],
+        "errorUrl": None, "homepage": sp["homepage"], "loginUrl": sp["loginUrl"], "logoutUrl": sp["logoutUrl"],
+        "notificationEmailAddresses": list(sp["notificationEmailAddresses"]),
+        "preferredSingleSignOnMode": sp["preferredSingleSignOnMode"], "preferredTokenSigningKeyEndDateTime": None,
+        "preferredTokenSigningKeyThumbprint": None, "publisherName": publisher_name, "replyUrls": list(sp["replyUrls"]),
+        "samlMetadataUrl": None, "samlSingleSignOnSettings": None,
+        "servicePrincipalNames": list(sp["servicePrincipalNames"]), "signInAudience": sp["signInAudience"],
+        "tags": [], "addIns": [], "api": {"resourceSpecificApplicationPermissions": []},
+        "appRoles": [dict(r) for r in sp["appRoles"]], "info": dict(sp["info"]), "keyCredentials": [],
+        "publishedPermissionScopes": [dict(s) for s in sp.get("oauth2PermissionScopes") or []],
+        "passwordCredentials": [],
+    }
 
 
 def create_service_principal(ctx):
     body = ctx.body()
-    return _new_service_principal(ctx, body.get("appId"), body)
+    sp = _new_service_principal(ctx, body.get("appId"), body)
+    return ctx.entity("servicePrincipals/$entity", objects.public(sp), status=201)
 
 
 def update_service_principal(ctx):
@@ -71,7 +100,8 @@ def update_service_principal(ctx):
         existing = next((sp for sp in ctx.tenant.primary_all("servicePrincipals")
                          if sp["appId"].lower() == value.lower()), None)
         if existing is None:
-            return _new_service_principal(ctx, value, body)
+            sp = _new_service_principal(ctx, value, body)
+            return ctx.entity("servicePrincipals/$entity", upsert_answer(sp, ctx.tenant.display_name), status=201)
         current = existing
     else:
         current = ctx.tenant.primary("servicePrincipals", _service_principal(ctx)["id"])

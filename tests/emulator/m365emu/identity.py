@@ -243,10 +243,14 @@ class Identity:
         roles = granted_roles(tenant, sp["id"], resource_sp)
         if roles:
             claims["roles"] = roles
-        wids = directory_roles(tenant, sp["id"])
-        if wids:
-            claims["wids"] = wids
-        token = jose.encode(claims, self.key, {"x5t": self.kid, "kid": self.kid})
+        # App-only tokens carry the template ids of the directory roles the service principal holds,
+        # then the id every service principal's token carries (it is no directory role).
+        claims["wids"] = directory_roles(tenant, sp["id"]) + [wellknown.APP_ONLY_DEFAULT_WID]
+        headers = {"x5t": self.kid, "kid": self.kid}
+        if resource_sp["appId"] == wellknown.GRAPH_APP_ID:
+            token = jose.encode_with_nonce(claims, self.key, headers)
+        else:
+            token = jose.encode(claims, self.key, headers)
         return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
 
     # ------------------------------------------------------------ Graph side
@@ -259,7 +263,10 @@ class Identity:
         except jose.MalformedToken as exc:
             raise _unauthenticated("CompactToken parsing failed with error code: 80049217") from exc
         claims = parsed.payload
-        if parsed.alg != "RS256" or parsed.header.get("kid") != self.kid or not parsed.signature_valid(self.key.public_key()):
+        # Graph's own tokens sign the header with the nonce hashed (see jose.encode_with_nonce).
+        signing_input = jose.nonce_signing_input(parsed) if "nonce" in parsed.header else None
+        if parsed.alg != "RS256" or parsed.header.get("kid") != self.kid \
+                or not parsed.signature_valid(self.key.public_key(), signing_input):
             raise _unauthenticated("Access token validation failure.")
         tenant = self.directory.find(str(claims.get("tid", "")))
         if tenant is None or claims.get("iss") != f"https://sts.windows.net/{tenant.tenant_id}/":
@@ -337,7 +344,10 @@ class AssertionCheck:
         except jose.MalformedToken as exc:
             raise StsError(400, "invalid_request", 50027, "AADSTS50027: JWT token is invalid or malformed.") from exc
         claims = parsed.payload
-        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        if claims.get("iss") != claims.get("sub"):
+            raise self._fail(50048, "AADSTS50048: Subject mismatches Issuer claim in the client assertion. Contact the "
+                             "tenant admin.")
+        if claims.get("iss") != client_id:
             raise self._fail(700021, "AADSTS700021: Client assertion application identifier doesn't match 'client_id' "
                              f"parameter. {CERT_DOC}")
         if claims.get("aud") != self.identity.token_endpoint(self.tenant):

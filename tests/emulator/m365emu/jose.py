@@ -4,7 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Compact JWS (JWT) encoding, parsing and signature checks for RS256 and PS256."""
 
+import hashlib
 import json
+import os
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +37,32 @@ def encode(payload, key, headers=None, alg="RS256"):
     return ".".join(segments + [b64url(signature)])
 
 
+def encode_with_nonce(payload, key, headers=None, alg="RS256"):
+    """A token shaped like Microsoft Graph's access tokens: the header carries a ``nonce``, but the
+    signature covers the header with the nonce replaced by base64url(SHA-256(nonce)), so the token
+    does not verify as a plain JWS (azure-activedirectory-identitymodel-extensions-for-dotnet#609,
+    MicrosoftDocs/azure-docs#80018, justinlettau/azure-ad-verify-token#5)."""
+    nonce = b64url(os.urandom(32))
+    header = {"typ": "JWT", "nonce": nonce, "alg": alg}
+    header.update(headers or {})
+    signed_header = dict(header, nonce=hashed_nonce(nonce))
+    payload_segment = b64url(_json_bytes(payload))
+    signing_input = f"{b64url(_json_bytes(signed_header))}.{payload_segment}".encode("ascii")
+    signature = key.sign(signing_input, _padding(alg), hashes.SHA256())
+    return ".".join([b64url(_json_bytes(header)), payload_segment, b64url(signature)])
+
+
+def hashed_nonce(nonce):
+    return b64url(hashlib.sha256(nonce.encode("utf-8")).digest())
+
+
+def nonce_signing_input(parsed):
+    """The bytes a nonce-carrying token's signature covers (see ``encode_with_nonce``)."""
+    header = dict(parsed.header, nonce=hashed_nonce(str(parsed.header["nonce"])))
+    body = parsed.signing_input.split(b".", 1)[1].decode("ascii")
+    return f"{b64url(_json_bytes(header))}.{body}".encode("ascii")
+
+
 def _json_bytes(value):
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
@@ -60,11 +88,11 @@ class ParsedToken:
     def alg(self):
         return self.header.get("alg")
 
-    def signature_valid(self, public_key):
+    def signature_valid(self, public_key, signing_input=None):
         if self.alg not in SUPPORTED_ALGORITHMS or not isinstance(public_key, rsa.RSAPublicKey):
             return False
         try:
-            public_key.verify(self.signature, self.signing_input, _padding(self.alg), hashes.SHA256())
+            public_key.verify(self.signature, signing_input or self.signing_input, _padding(self.alg), hashes.SHA256())
         except InvalidSignature:
             return False
         return True

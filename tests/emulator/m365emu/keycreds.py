@@ -9,7 +9,9 @@ import uuid
 
 from cryptography import x509
 
-from .crypto import b64decode_strict, cert_der, iso, parse_iso, sha1_hex, sha256_hex
+import hashlib
+
+from .crypto import b64decode_strict, cert_der, iso7, parse_iso, sha1_hex, sha256_hex
 from .errors import GraphError, bad_request, invalid_value, unknown_property
 
 MEMBERS = {"customKeyIdentifier", "displayName", "endDateTime", "key", "keyId", "startDateTime", "type", "usage"}
@@ -60,15 +62,20 @@ def _date(item, name, default, resource):
         raise invalid_value("keyCredentials", resource) from exc
 
 
-def _custom_key_identifier(item, der, resource):
-    value = item.get("customKeyIdentifier")
+def custom_key_identifier(value, der=None, resource="Application"):
+    """customKeyIdentifier as Graph stores it: Edm.Binary, so base64 on the wire. What is sent is
+    decoded as base64 (a hex thumbprint is valid base64 too, and reads back as the same text); the
+    default is the certificate's SHA-1 thumbprint as binary, i.e. base64 of the 20 hash bytes."""
     if value is None:
-        return sha1_hex(der)
+        return binary(hashlib.sha1(der).digest())  # nosec - the certificate thumbprint
     try:
-        b64decode_strict(value)
+        return binary(b64decode_strict(value))
     except (ValueError, TypeError) as exc:
         raise invalid_value("keyCredentials", resource) from exc
-    return value
+
+
+def binary(raw):
+    return base64.b64encode(raw).decode("ascii")
 
 
 def new_credential(item, resource):
@@ -87,10 +94,10 @@ def new_credential(item, resource):
     if end > valid_to or end <= start:
         raise bad_request("Key credential end date is invalid.")
     return {
-        "customKeyIdentifier": _custom_key_identifier(item, der, resource),
+        "customKeyIdentifier": custom_key_identifier(item.get("customKeyIdentifier"), der, resource),
         "displayName": item.get("displayName") or cert.subject.rfc4514_string(),
-        "endDateTime": iso(end), "key": b64_der(der), "keyId": item.get("keyId") or str(uuid.uuid4()),
-        "startDateTime": iso(start), "type": item["type"], "usage": item["usage"],
+        "endDateTime": iso7(end), "key": b64_der(der), "keyId": item.get("keyId") or str(uuid.uuid4()),
+        "startDateTime": iso7(start), "type": item["type"], "usage": item["usage"],
     }
 
 
@@ -114,7 +121,15 @@ def _unchanged(item, stored):
         except (GraphError, ValueError):
             return False
     for name in _COMPARED:
-        if item.get(name) is not None and item[name] != stored.get(name):
+        if item.get(name) is None:
+            continue
+        if name == "customKeyIdentifier":
+            try:
+                if b64decode_strict(item[name]) != b64decode_strict(stored.get(name) or ""):
+                    return False
+            except (ValueError, TypeError):
+                return False
+        elif item[name] != stored.get(name):
             return False
     return all(item.get(name) is None or _same_moment(item[name], stored[name])
                for name in ("startDateTime", "endDateTime"))

@@ -27,23 +27,63 @@ _ADVANCED_HINT = ("is not supported because the required parameters might be mis
 
 
 class Entity:
-    """What the query machinery needs to know about one collection's element type."""
+    """What the query machinery needs to know about one collection's element type.
 
-    def __init__(self, type_name, resource, properties, filterable, orderable=("displayName",), expandable=()):
+    ``filterable`` names the properties ``$filter`` accepts; ``operators`` narrows some of them to
+    the documented operators (``{"resourceId": {"eq"}}``). ``types`` gives the EDM type of the
+    properties that are not ``Edm.String`` (``Edm.Guid``, ``Edm.Boolean``); literals are checked
+    against it. ``refusal`` chooses how an unsupported property is refused: ``"resource"`` (the
+    directory's Request_UnsupportedQuery answer) or ``"clr"`` (Request_BadRequest "Invalid filter
+    clause {property}: System.Guid", as app role assignments answer).
+    """
+
+    def __init__(self, type_name, resource, properties, filterable, orderable=("displayName",), expandable=(),
+                 operators=None, types=None, refusal="resource"):
         self.type_name = type_name
         self.expandable = set(expandable)
         self.resource = resource
         self.properties = set(properties)
         self.filterable = set(filterable)
         self.orderable = set(orderable)
+        self.operators = {name: set(ops) for name, ops in (operators or {}).items()}
+        self.types = dict(types or {})
+        self.refusal = refusal
+
+    def edm_type(self, name):
+        return self.types.get(name, "Edm.String")
+
+    def refuse(self, name):
+        if self.refusal == "clr":
+            clr = {"Edm.Guid": "System.Guid", "Edm.Boolean": "System.Boolean"}.get(self.edm_type(name), "System.String")
+            return bad_request(f"Invalid filter clause {name}: {clr}")
+        return bad_request(
+            f"Unsupported or invalid query filter clause specified for property '{name}' of resource "
+            f"'{self.resource}'.", "Request_UnsupportedQuery")
 
     def check_property(self, name):
         if name not in self.properties:
             raise bad_request(f"Could not find a property named '{name}' on type '{self.type_name}'.")
         if name not in self.filterable:
-            raise bad_request(
-                f"Unsupported or invalid query filter clause specified for property '{name}' of resource "
-                f"'{self.resource}'.", "Request_UnsupportedQuery")
+            raise self.refuse(name)
+
+    def check_operator(self, name, operator):
+        allowed = self.operators.get(name)
+        if allowed is not None and operator not in allowed:
+            raise self.refuse(name)
+
+
+# Graph's answer to a literal of the wrong type (msgraph-sdk-dotnet#2306: "Invalid filter clause: A binary
+# operator with incompatible types was detected. Found operand types 'Edm.Guid' and 'Edm.String' for operator
+# kind 'Equal'."; the code is BadRequest, microsoft-graph-docs-contrib#4133).
+_OPERATOR_KINDS = {"eq": "Equal", "ne": "NotEqual", "in": "In"}
+_LITERAL_TYPES = {"string": "Edm.String", "guid": "Edm.Guid", "int": "Edm.Int32", "float": "Edm.Double",
+                  "bool": "Edm.Boolean"}
+
+
+def incompatible_types(left, right, operator):
+    return bad_request("Invalid filter clause: A binary operator with incompatible types was detected. Found operand "
+                       f"types '{left}' and '{right}' for operator kind '{_OPERATOR_KINDS.get(operator, operator)}'.",
+                       "BadRequest")
 
 
 # ---------------------------------------------------------------- $filter
@@ -131,6 +171,8 @@ class _FilterParser:
         self.take("punct", ",")
         literal = self.operand()
         self.take("punct", ")")
+        if prop[0] == "prop":
+            self.entity.check_operator(prop[1], name)
         return ("func", name, prop, literal)
 
     def comparison(self):
@@ -139,12 +181,30 @@ class _FilterParser:
             return left
         operator = self.take("name")[1].lower()
         if operator == "in":
-            return ("in", left, self.literal_list())
+            values = self.literal_list()
+            for value in values:
+                self.check_types(left, value, "in")
+            return ("in", left, values)
         if operator not in ("eq", "ne"):
             raise bad_request(f"Invalid filter clause: operator '{operator}' is not supported.",
                               "Request_UnsupportedQuery")
         self.operators.add(operator)
-        return ("cmp", operator, left, self.operand())
+        right = self.operand()
+        self.check_types(left, right, operator)
+        return ("cmp", operator, left, right)
+
+    def check_types(self, left, right, operator):
+        """The documented operators of the property, and a literal of the property's EDM type."""
+        for prop, literal in ((left, right), (right, left)):
+            if prop[0] != "prop":
+                continue
+            self.entity.check_operator(prop[1], operator)
+            if literal[0] != "lit" or literal[2] is None:
+                continue
+            wanted, given = self.entity.edm_type(prop[1]), _LITERAL_TYPES[literal[2]]
+            if wanted != given:
+                raise incompatible_types(wanted, given, operator) if prop is left else \
+                    incompatible_types(given, wanted, operator)
 
     def literal_list(self):
         self.take("punct", "(")
@@ -158,16 +218,16 @@ class _FilterParser:
     def operand(self):
         kind, value = self.take()
         if kind in ("string", "guid"):
-            return ("lit", value)
+            return ("lit", value, kind)
         if kind == "number":
-            return ("lit", float(value) if "." in value else int(value))
+            return ("lit", float(value), "float") if "." in value else ("lit", int(value), "int")
         if kind != "name":
             raise bad_request(f"Invalid filter clause: unexpected token '{value}'.")
         lowered = value.lower()
         if lowered in ("true", "false"):
-            return ("lit", lowered == "true")
+            return ("lit", lowered == "true", "bool")
         if lowered == "null":
-            return ("lit", None)
+            return ("lit", None, None)
         if value in self.variables:
             return ("var", value)
         self.entity.check_property(value)

@@ -12,8 +12,8 @@ import secrets
 import uuid
 
 from . import objects, wellknown
-from .crypto import cert_der, cert_pem, iso, key_pem, load_cert_pem, new_rsa_key, self_signed_cert, sha1_hex, utc_now
-from .keycreds import b64_der
+from .crypto import cert_der, cert_pem, iso, iso7, key_pem, load_cert_pem, new_rsa_key, self_signed_cert, sha1_hex, utc_now
+from .keycreds import b64_der, custom_key_identifier
 from .state import Tenant
 
 BOOTSTRAP_DISPLAY_NAME = "m365.cba bootstrap"
@@ -26,7 +26,12 @@ def role_definitions():
 
 def tenant_specs(tenants=3, seed=None):
     """Normalise the seed (a list of dicts) or a tenant count into a list of tenant specs."""
-    specs = seed if seed is not None else [{"name": f"tenant{i:02d}"} for i in range(1, int(tenants) + 1)]
+    if seed is None:
+        specs = [{"name": f"tenant{i:02d}"} for i in range(1, int(tenants) + 1)]
+        for spec in specs[::2]:  # tenant01, tenant03, ...: a tenant as an organization that uses it has it
+            spec["verified_domains"] = mixed_case_domains(spec["name"])
+    else:
+        specs = seed
     names = set()
     for spec in specs:
         name = spec.get("name", "")
@@ -34,11 +39,36 @@ def tenant_specs(tenants=3, seed=None):
             raise ValueError(f"invalid or duplicate tenant name {name!r} (lowercase letters, digits, '-')")
         if spec.get("cloud", "global") not in wellknown.CLOUDS:
             raise ValueError(f"unknown cloud {spec.get('cloud')!r} for tenant {name}")
-        unknown = set(spec) - {"name", "tenant_id", "bootstrap_permissions", "cloud", "display_name"}
+        unknown = set(spec) - {"name", "tenant_id", "bootstrap_permissions", "cloud", "display_name", "verified_domains"}
         if unknown:
             raise ValueError(f"unknown seed keys for tenant {name}: {', '.join(sorted(unknown))}")
+        if "verified_domains" in spec:
+            _check_domains(name, spec["verified_domains"])
         names.add(name)
     return specs
+
+
+def mixed_case_domains(name):
+    """Verified domains of a tenant in use: a custom default domain listed first, the initial
+    *.onmicrosoft.com domain in mixed case and not the default, and the *.mail.onmicrosoft.com
+    domain Exchange Online adds (an onmicrosoft.com domain that is not the initial one)."""
+    title = name[:1].upper() + name[1:]
+    return [
+        {"name": f"{title}.Example.com", "isDefault": True, "isInitial": False},
+        {"name": f"{title}.onmicrosoft.com", "isDefault": False, "isInitial": True},
+        {"name": f"{title}.mail.onmicrosoft.com", "isDefault": False, "isInitial": False},
+        {"name": f"Mail.{title}.example.com", "isDefault": False, "isInitial": False},
+    ]
+
+
+def _check_domains(name, domains):
+    if not isinstance(domains, list) or not domains or not all(isinstance(d, dict) and d.get("name") for d in domains):
+        raise ValueError(f"verified_domains of tenant {name} must be a non-empty list of {{name, isDefault, isInitial}}")
+    initial = [d for d in domains if d.get("isInitial")]
+    if len(initial) != 1 or not initial[0]["name"].lower().endswith(".onmicrosoft.com"):
+        raise ValueError(f"tenant {name} needs exactly one initial domain, a *.onmicrosoft.com one")
+    if sum(1 for d in domains if d.get("isDefault")) != 1:
+        raise ValueError(f"tenant {name} needs exactly one default domain")
 
 
 def _first_party(tenant, app_id, display_name, names, roles, created):
@@ -78,9 +108,9 @@ def _bootstrap_credentials(material, created):
     cert = load_cert_pem(material["certificate_pem"])
     der = cert_der(cert)
     key_credential = {
-        "customKeyIdentifier": sha1_hex(der), "displayName": cert.subject.rfc4514_string(),
-        "endDateTime": iso(cert.not_valid_after_utc), "key": b64_der(der), "keyId": str(uuid.uuid4()),
-        "startDateTime": iso(cert.not_valid_before_utc), "type": "AsymmetricX509Cert", "usage": "Verify",
+        "customKeyIdentifier": custom_key_identifier(None, der), "displayName": cert.subject.rfc4514_string(),
+        "endDateTime": iso7(cert.not_valid_after_utc), "key": b64_der(der), "keyId": str(uuid.uuid4()),
+        "startDateTime": iso7(cert.not_valid_before_utc), "type": "AsymmetricX509Cert", "usage": "Verify",
     }
     secret = material["client_secret"]
     password_credential = {
@@ -133,6 +163,11 @@ def build_tenant(spec):
     tenant_id = str(uuid.UUID(spec["tenant_id"])) if spec.get("tenant_id") else str(uuid.uuid4())
     name = spec["name"]
     organization = objects.organization(tenant_id, spec.get("display_name") or name, f"{name}.onmicrosoft.com", created)
+    if spec.get("verified_domains"):
+        organization["verifiedDomains"] = [
+            {"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": bool(d.get("isDefault")),
+             "isInitial": bool(d.get("isInitial")), "name": d["name"], "type": "Managed"}
+            for d in spec["verified_domains"]]
     tenant = Tenant(tenant_id, name, spec.get("cloud", "global"), organization, {}, role_definitions())
     _exchange, graph = _seed_first_party(tenant, created)
     permissions = spec.get("bootstrap_permissions") or list(wellknown.DEFAULT_BOOTSTRAP_PERMISSIONS)

@@ -70,9 +70,9 @@ class Settings:
         "tenant_replication_lag": {},
         "delete_app_removes_service_principal": False,
         "max_collection_items": 1000,
-        "default_sign_in_audience": "AzureADandPersonalMicrosoftAccount",
+        "default_sign_in_audience": "AzureADMyOrg",
         "assertion_audience_error": "70002",
-        "assertion_clock_skew": 0,
+        "assertion_clock_skew": 300,
         "token_lifetime": 3599,
         "graph_token_clock_skew": 300,
     }

@@ -11,6 +11,9 @@ EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 MANAGE_AS_APP_ROLE_ID = "dc50a0fb-09a3-484d-be87-e023b12c6440"
 DEFAULT_ACCESS_APP_ROLE_ID = "00000000-0000-0000-0000-000000000000"
+# The `wids` entry Entra adds to every app-only token (seen in real tokens, e.g. msgraph-sdk-powershell#1782;
+# no role definition has this id).
+APP_ONLY_DEFAULT_WID = "0997a1d0-0d1d-4acb-b408-d5ca73121e90"
 
 _LOOKALIKE_NAMESPACE = uuid.UUID("6f1d4c52-7d7e-4bb4-9f2c-1c0f6e8a5a11")
 

@@ -33,7 +33,7 @@ def test_create_get_and_error_shape(graph):
     assert created.status_code == 201
     app = created.json()
     assert app["@odata.context"].endswith("/v1.0/$metadata#applications/$entity")
-    assert app["uniqueName"] is None and app["publisherDomain"] == "tenant01.onmicrosoft.com"
+    assert app["uniqueName"] is None and app["publisherDomain"] == "Tenant01.onmicrosoft.com"
     for path in (f"/applications/{app['id']}", f"/applications(appId='{app['appId']}')"):
         assert client.get(path).json()["id"] == app["id"]
     missing = client.get("/applications/6b1a2f4e-5a51-4bd8-9c1f-3a2b1c0d9e8f", headers={"client-request-id": "abc-1"})
@@ -67,7 +67,7 @@ def test_filters_and_advanced_query_rules(graph):
     app = client.post("/applications", {"displayName": "Filter Me"}).json()
     assert len(client.get("/applications?$filter=displayName eq 'filter me'").json()["value"]) == 1
     assert client.get(f"/applications?$filter=appId eq '{app['appId']}'").json()["value"][0]["id"] == app["id"]
-    assert client.get(f"/applications?$filter=id eq {app['id']}").json()["value"][0]["id"] == app["id"]
+    assert client.get(f"/applications?$filter=id eq '{app['id']}'").json()["value"][0]["id"] == app["id"]
     count = client.get("/applications?$count=true")
     assert (count.status_code, count.json()["error"]["message"]) == (400, "$count is not currently supported.")
     search = client.get('/applications?$search="displayName:Filter"')
@@ -134,14 +134,17 @@ def test_key_credentials_lifecycle(graph, new_certificate):
     path = f"/applications/{app['id']}"
     listed = client.get(path).json()["keyCredentials"]
     assert len(listed) == 1 and listed[0]["key"] is None and listed[0]["displayName"] == "CN=one"
-    assert listed[0]["customKeyIdentifier"] == cert1.fingerprint(hashes.SHA1()).hex().upper()
+    # Edm.Binary: the default thumbprint is the 20 hash bytes, base64 on the wire
+    assert listed[0]["customKeyIdentifier"] == base64.b64encode(cert1.fingerprint(hashes.SHA1())).decode()
     # re-send the stored entry as read (key null) plus a new one given as base64 PEM
     assert client.patch(path, {"keyCredentials": listed + [{"type": "AsymmetricX509Cert", "usage": "Verify",
                                                             "key": pem_b64(cert2)}]}).status_code == 204
     selected = client.get(f"{path}?$select=id,keyCredentials").json()
     assert [c["key"] for c in selected["keyCredentials"]] == [der_b64(cert1), der_b64(cert2)]
-    in_list = client.get(f"/applications?$filter=id eq {app['id']}&$select=id,keyCredentials").json()["value"][0]
-    assert all(c["key"] is None for c in in_list["keyCredentials"])
+    in_list = client.get(f"/applications?$filter=id eq '{app['id']}'&$select=id,keyCredentials").json()["value"][0]
+    assert [c["key"] for c in in_list["keyCredentials"]] == [der_b64(cert1), der_b64(cert2)]
+    unselected = client.get(f"/applications?$filter=id eq '{app['id']}'").json()["value"][0]
+    assert all(c["key"] is None for c in unselected["keyCredentials"])
     changed = dict(listed[0], key=der_b64(cert2))
     rejected = client.patch(path, {"keyCredentials": [changed]})
     assert rejected.status_code == 400

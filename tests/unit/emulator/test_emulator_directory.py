@@ -42,7 +42,8 @@ def test_service_principal_upsert_and_patch(graph):
     app = client.post("/applications", {"displayName": "upsert sp"}).json()
     path = f"/servicePrincipals(appId='{app['appId']}')"
     created = client.patch(path, {"notes": "first"}, headers={"Prefer": "create-if-missing"})
-    assert created.status_code == 201 and created.json()["notes"] == "first"
+    assert created.status_code == 201 and "notes" not in created.json()  # the documented partial 201 body
+    assert client.get(path).json()["notes"] == "first"
     assert client.patch(path, {"notes": "second"}, headers={"Prefer": "create-if-missing"}).status_code == 204
     assert client.patch(path, {"tags": ["x"]}).status_code == 204
     current = client.get(path).json()
@@ -79,7 +80,7 @@ def test_app_role_assignments(client_app):
     assert bad_principal.status_code == 400 and bad_principal.json()["error"]["message"] == "Not a valid reference update."
     held = client.get(f"/servicePrincipals/{sp['id']}/appRoleAssignments?$filter=resourceId eq {exchange['id']}").json()
     assert [a["id"] for a in held["value"]] == [assignment["id"]]
-    granted = client.get(f"/servicePrincipals/{exchange['id']}/appRoleAssignedTo?$filter=principalId eq '{sp['id']}'")
+    granted = client.get(f"/servicePrincipals/{exchange['id']}/appRoleAssignedTo?$filter=principalDisplayName eq 'client'")
     assert [a["appRoleId"] for a in granted.json()["value"]] == [MANAGE_AS_APP]
     assert client.delete(f"/servicePrincipals/{exchange['id']}/appRoleAssignedTo/{assignment['id']}").status_code == 204
     assert client.get(f"/servicePrincipals/{sp['id']}/appRoleAssignments").json()["value"] == []
@@ -112,8 +113,13 @@ def test_organization(emu, graph):
     tenant = emu.tenant("tenant01")
     org = client.get("/organization").json()["value"][0]
     assert org["id"] == tenant["tenant_id"]
-    assert org["verifiedDomains"] == [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": True,
-                                       "isInitial": True, "name": "tenant01.onmicrosoft.com", "type": "Managed"}]
+    domains = {d["name"]: (d["isInitial"], d["isDefault"]) for d in org["verifiedDomains"]}
+    assert domains == {"Tenant01.Example.com": (False, True), "Tenant01.onmicrosoft.com": (True, False),
+                       "Tenant01.mail.onmicrosoft.com": (False, False), "Mail.Tenant01.example.com": (False, False)}
+    assert tenant["initial_domain"] == "Tenant01.onmicrosoft.com"
+    single = graph("tenant02").get("/organization").json()["value"][0]["verifiedDomains"]
+    assert single == [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": True,
+                       "isInitial": True, "name": "tenant02.onmicrosoft.com", "type": "Managed"}]
     assert client.get(f"/organization/{tenant['tenant_id']}").json()["id"] == tenant["tenant_id"]
 
 

@@ -7,6 +7,7 @@
 import base64
 import datetime
 import hashlib
+import json
 import time
 import uuid
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 MANAGE_AS_APP = "dc50a0fb-09a3-484d-be87-e023b12c6440"
+DEFAULT_WID = "0997a1d0-0d1d-4acb-b408-d5ca73121e90"
 
 
 def msal_app(emu, tenant, credential, client_id=None, authority_tenant=None):
@@ -92,18 +94,31 @@ def test_secret_token_claims(emu):
     assert token["appidacr"] == "1" and token["oid"] == tenant["bootstrap"]["service_principal_id"]
     assert token["roles"] == sorted(["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All",
                                      "RoleManagement.ReadWrite.Directory", "Organization.Read.All"])
-    assert "wids" not in token
+    assert token["wids"] == [DEFAULT_WID]  # no directory role; the entry every app-only token carries
 
 
-def test_token_signature_verifies_with_jwks(emu):
+def test_token_signatures_and_the_graph_nonce(emu):
+    """An Exchange token verifies with the JWKS as a plain JWT; a Graph token carries a header nonce
+    and verifies only once the nonce is replaced by base64url(SHA-256(nonce)), as Microsoft's do."""
     tenant = emu.tenant("tenant01")
-    result = msal_app(emu, tenant, tenant["bootstrap"]["client_secret"]).acquire_token_for_client([GRAPH_SCOPE])
+    app = msal_app(emu, tenant, tenant["bootstrap"]["client_secret"])
     session = requests.Session()
     session.trust_env = False
     jwks = session.get(f"{emu.base_url}/{tenant['tenant_id']}/discovery/v2.0/keys", verify=emu.ca_bundle).json()
     key = jwt.PyJWK(jwks["keys"][0]).key
-    decoded = jwt.decode(result["access_token"], key, algorithms=["RS256"], audience="https://graph.microsoft.com")
-    assert decoded["tid"] == tenant["tenant_id"]
+    exchange = app.acquire_token_for_client([EXCHANGE_SCOPE])["access_token"]
+    assert "nonce" not in jwt.get_unverified_header(exchange)
+    assert jwt.decode(exchange, key, algorithms=["RS256"], audience="https://outlook.office365.com")["tid"] == tenant["tenant_id"]
+    graph_token = app.acquire_token_for_client([GRAPH_SCOPE])["access_token"]
+    header = jwt.get_unverified_header(graph_token)
+    assert list(header)[:3] == ["typ", "nonce", "alg"] and len(header["nonce"]) == 43
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(graph_token, key, algorithms=["RS256"], audience="https://graph.microsoft.com")
+    digest = hashlib.sha256(header["nonce"].encode()).digest()
+    header["nonce"] = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    segment = base64.urlsafe_b64encode(json.dumps(header, separators=(",", ":")).encode()).decode().rstrip("=")
+    rebuilt = ".".join([segment] + graph_token.split(".")[1:])
+    assert jwt.decode(rebuilt, key, algorithms=["RS256"], audience="https://graph.microsoft.com")["tid"] == tenant["tenant_id"]
 
 
 @pytest.mark.parametrize("style", ["pem_thumbprint", "pem_public_certificate", "pfx"])
@@ -193,9 +208,15 @@ def test_expired_assertion_and_wrong_issuer(emu, raw_token):
     expired = raw_token(tenant, dict(form, client_assertion=_assertion(tenant, key_pem, cert, aud=audience,
                                                                        iat=now - 1200, exp=now - 600)))
     assert expired.status_code == 401 and expired.json()["error_codes"] == [700024]
+    stranger = str(uuid.uuid4())
     wrong_iss = raw_token(tenant, dict(form, client_assertion=_assertion(tenant, key_pem, cert, aud=audience,
-                                                                         iss=str(uuid.uuid4()))))
-    assert wrong_iss.json()["error_codes"] == [700021]
+                                                                         iss=stranger)))
+    assert wrong_iss.status_code == 401 and wrong_iss.json()["error_codes"] == [50048]
+    assert wrong_iss.json()["error_description"].startswith(
+        "AADSTS50048: Subject mismatches Issuer claim in the client assertion.")
+    other_client = raw_token(tenant, dict(form, client_assertion=_assertion(tenant, key_pem, cert, aud=audience,
+                                                                            iss=stranger, sub=stranger)))
+    assert other_client.json()["error_codes"] == [700021]
     good = raw_token(tenant, dict(form, client_assertion=_assertion(tenant, key_pem, cert, aud=audience)))
     assert good.status_code == 200, good.text
 
@@ -250,7 +271,7 @@ def test_roles_and_wids_follow_assignments(emu, graph, raw_token):
             "client_secret": tenant["bootstrap"]["client_secret"], "scope": EXCHANGE_SCOPE}
     token = claims(raw_token(tenant, form).json()["access_token"])
     assert token["roles"] == ["Exchange.ManageAsApp"]
-    assert token["wids"] == ["29232cdf-9323-42fd-ade2-1d097af3e4de"]
+    assert token["wids"] == ["29232cdf-9323-42fd-ade2-1d097af3e4de", DEFAULT_WID]
     assert token["aud"] == "https://outlook.office365.com"
 
 
@@ -279,4 +300,4 @@ def test_end_to_end_certificate_based_exchange_app(emu, graph, new_certificate):
         [EXCHANGE_SCOPE])
     token = claims(result["access_token"])
     assert token["roles"] == ["Exchange.ManageAsApp"] and token["appid"] == app["appId"]
-    assert token["wids"] == ["31392ffb-586c-42d1-9346-e59415a2cc4e"] and token["appidacr"] == "2"
+    assert token["wids"] == ["31392ffb-586c-42d1-9346-e59415a2cc4e", DEFAULT_WID] and token["appidacr"] == "2"

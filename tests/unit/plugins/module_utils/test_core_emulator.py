@@ -52,7 +52,7 @@ def test_one_token_per_tenant_client_and_resource_across_tasks(emu, tmp_path):
     cache = str(tmp_path / "cache")
     for dummy in range(3):  # three tasks, each with its own TokenSource (its own process in real life)
         client = GraphClient(emu.base_url, lambda: TokenSource(connection(emu, cache_dir=cache)).token_for(GRAPH), verify=emu.ca_bundle)
-        assert read_organization(client)["initial_domain"] == "tenant01.onmicrosoft.com"
+        assert read_organization(client)["initial_domain"] == "Tenant01.onmicrosoft.com"
     TokenSource(connection(emu, tenant="tenant02", cache_dir=cache)).token_for(GRAPH)
     assert token_requests(emu) == 2
     assert emu.counters()["routes"].get("GET /v1.0/organization") == 3
@@ -114,7 +114,7 @@ def test_429_from_the_emulator_is_waited_out(emu):
 def test_dropped_connection_on_get_is_retried(emu):
     emu.add_faults([{"method": "GET", "path": "^/v1.0/organization$", "drop": True, "count": 1}])
     client = GraphClient(emu.base_url, lambda: TokenSource(connection(emu)).token_for(GRAPH), verify=emu.ca_bundle, sleep=lambda s: None)
-    assert read_organization(client)["initial_domain"] == "tenant01.onmicrosoft.com"
+    assert read_organization(client)["initial_domain"] == "Tenant01.onmicrosoft.com"
 
 
 def test_cache_directory_default_is_private_and_outside_the_repository(emu, monkeypatch, tmp_path):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.m365.cba.plugins.module_utils._graph import RetryPolicy
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import (
+    SP_SELECT,
     PrincipalError,
     creation_body,
     desired_changes,
@@ -89,12 +91,52 @@ def test_upsert_rides_out_replication_lag_and_returns_the_created_object():
     client, session = scripted([
         graph_error(400, "Request_BadRequest", LAG),
         graph_error(404, "Request_ResourceNotFound", "not found"),
-        response(201, SP),
+        response(201, UPSERT_201),
+        response(200, SP),
     ])
     assert upsert_service_principal(client, APP_ID, {"tags": ["a"]}) == SP
-    assert [c["method"] for c in session.calls] == ["PATCH"] * 3
-    assert all(c["headers"]["Prefer"] == "create-if-missing" for c in session.calls)
+    assert [c["method"] for c in session.calls] == ["PATCH"] * 3 + ["GET"]
+    assert all(c["headers"]["Prefer"] == "create-if-missing" for c in session.calls[:3])
     assert session.calls[0]["body"] == {"tags": ["a"]}
+
+
+# serviceprincipal-upsert.md (v1.0), example 1: the 201 body Graph documents for a created principal.
+UPSERT_201 = {
+    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals/$entity",
+    "id": "59e617e5-e447-4adc-8b88-00af644d7c92", "deletedDateTime": None, "accountEnabled": True,
+    "appDisplayName": "My App", "appId": APP_ID, "applicationTemplateId": None,
+    "appOwnerOrganizationId": "1bc1c026-2f7b-48a5-98da-afa2fd8bc7bc", "appRoleAssignmentRequired": False,
+    "displayName": "My app instance", "errorUrl": None, "homepage": None, "loginUrl": None, "logoutUrl": None,
+    "notificationEmailAddresses": [], "preferredSingleSignOnMode": None, "preferredTokenSigningKeyEndDateTime": None,
+    "preferredTokenSigningKeyThumbprint": None, "publisherName": "Contoso", "replyUrls": [], "samlMetadataUrl": None,
+    "samlSingleSignOnSettings": None, "servicePrincipalNames": ["f1bd758f-4a1a-4b71-aa20-a248a22a8928"],
+    "signInAudience": "AzureADandPersonalMicrosoftAccount", "tags": [], "addIns": [],
+    "api": {"resourceSpecificApplicationPermissions": []}, "appRoles": [],
+    "info": {"termsOfServiceUrl": None, "supportUrl": None, "privacyStatementUrl": None, "marketingUrl": None,
+             "logoUrl": None},
+    "keyCredentials": [], "publishedPermissionScopes": [], "passwordCredentials": [],
+}
+
+
+def test_created_principal_is_read_back_whole_not_taken_from_the_partial_201():
+    stored = dict(SP, id=UPSERT_201["id"], displayName="My app instance", tags=["m365-cba"], notes="n")
+    client, session = scripted([response(201, UPSERT_201), response(200, stored)])
+    sp = normalise(upsert_service_principal(client, APP_ID, {"tags": ["m365-cba"], "notes": "n"}))
+    assert sp == {"id": UPSERT_201["id"], "app_id": APP_ID, "display_name": "My app instance", "tags": ["m365-cba"],
+                  "notes": "n", "app_role_assignment_required": False, "service_principal_type": "Application"}
+    assert [c["method"] for c in session.calls] == ["PATCH", "GET"]
+    assert session.calls[1]["params"] == {"$select": SP_SELECT}
+
+
+def test_created_principal_that_never_shows_is_completed_with_what_was_sent():
+    not_yet = graph_error(404, "Request_ResourceNotFound", "not found")
+    client, session, clock = scripted_client([response(201, UPSERT_201)] + [not_yet] * 20,
+                                             policy=RetryPolicy(lag_timeout=5.0))
+    sp = normalise(upsert_service_principal(client, APP_ID, {"tags": ["m365-cba"], "notes": "n"}))
+    assert sp == {"id": UPSERT_201["id"], "app_id": APP_ID, "display_name": "My app instance", "tags": ["m365-cba"],
+                  "notes": "n", "app_role_assignment_required": False, "service_principal_type": "Application"}
+    assert session.calls[0]["method"] == "PATCH" and {c["method"] for c in session.calls[1:]} == {"GET"}
+    assert sum(clock.sleeps) <= 5.0
 
 
 def test_upsert_of_an_existing_one_reads_it_back():
