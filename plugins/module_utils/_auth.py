@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from ._clouds import get_cloud
+from ._clouds import endpoint_mismatch, get_cloud
 from ._graph import RetryPolicy, new_session, parse_retry_after
 
 # A cached token is used only while it has at least this many seconds left.
@@ -101,7 +101,17 @@ class Connection:
 
     @classmethod
     def from_params(cls, params):
-        return cls(**{name: params.get(name) for name in cls.__dataclass_fields__})  # pylint: disable=no-member
+        connection = cls(**{name: params.get(name) for name in cls.__dataclass_fields__})  # pylint: disable=no-member
+        connection.check_cloud_endpoints()
+        return connection
+
+    def check_cloud_endpoints(self):
+        """Refuse an authority_host or graph_endpoint that is a known host of another cloud than
+        ``cloud`` (the token would be asked for the wrong audience: AADSTS500011 later)."""
+        for option, url in (("authority_host", self.authority_host), ("graph_endpoint", self.graph_endpoint)):
+            problem = endpoint_mismatch(self.cloud, option, url)
+            if problem:
+                raise AuthError(problem, option=option)
 
     @property
     def cloud_info(self):
@@ -338,6 +348,7 @@ class TokenSource:
 
     def __init__(self, connection, cache=None, credential=None, policy=None, sleep=time.sleep, clock=time.monotonic, rng=None):
         self.connection = connection
+        connection.check_cloud_endpoints()
         self.credential = credential or credential_for(connection)
         self.tenant = _tenant_segment(connection.tenant_id)
         self.cache = cache if cache is not None else TokenCache.from_setting(connection.token_cache_dir)

@@ -22,6 +22,7 @@ import contextlib
 import datetime
 import fcntl
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 
@@ -137,6 +138,15 @@ def check_key_matches(private_key, certificate, option=None):
         raise CertificateError("the private key does not belong to the certificate", option)
 
 
+def check_single_certificate(data: bytes, option):
+    """Refuse PEM text that holds more than one certificate (a chain or a bundle): which one was
+    meant cannot be told, and uploading the first one silently may upload the wrong one."""
+    count = data.count(PEM_CERT_MARKER)
+    if count > 1:
+        raise CertificateError(
+            f"holds {count} certificates (a PEM bundle or chain); give exactly one, the application's own certificate", option)
+
+
 def load_certificate(content, option="certificate"):
     """An X.509 certificate from PEM text, DER bytes, or base64 of either (what Graph's ``key`` holds)."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel
@@ -211,6 +221,13 @@ def summary(certificate) -> dict:
 
 KEY_SIZES = (2048, 3072, 4096)
 MAX_VALID_DAYS = 3650
+# The shortest PFX password accepted. The password is the only protection of the private key in the
+# PFX file, which is meant to be copied to Windows hosts: 16 characters is above the 15 that NIST SP
+# 800-63B-4 requires of a single-factor password. It also keeps the password out of the identifiers
+# a run returns: Ansible masks a no_log value wherever it appears in a result, and a short password
+# ("F3", "0") occurs in a hex thumbprint, turning it into "678********EBF". A 16-character password
+# made only of hex digits occurs in one of the returned identifiers with a chance of about 1 in 10^16.
+PFX_PASSWORD_MIN_LENGTH = 16
 PFX_ENCRYPTIONS = ("modern", "legacy")
 DEFAULT_COMMON_NAME = "m365.cba"
 
@@ -260,11 +277,20 @@ def validate_request(request: CertificateRequest) -> CertificateRequest:
         raise CertificateError(f"must be between 1 and {MAX_VALID_DAYS} days, got {request.valid_days}", "valid_days")
     if request.renew_before_days < 0:
         raise CertificateError(f"must be 0 or more, got {request.renew_before_days}", "renew_before_days")
+    if request.renew_before_days >= request.valid_days:
+        raise CertificateError(
+            f"{request.renew_before_days} is not smaller than valid_days ({request.valid_days}): every run would generate "
+            "a new certificate; make valid_days larger than renew_before_days", "renew_before_days")
     if request.pfx_encryption not in PFX_ENCRYPTIONS:
         raise CertificateError(f"must be one of {', '.join(PFX_ENCRYPTIONS)}", "pfx_encryption")
+    check_pfx_password(request.pfx_password)
     common_name = (request.common_name or "").strip()
     if not 1 <= len(common_name) <= 64:
         raise CertificateError("must hold 1 to 64 characters (the X.509 limit for a common name)", "common_name")
+    if DN_SYNTAX.search(common_name):
+        raise CertificateError(
+            f"'{common_name}' looks like a distinguished name; give only the common name's value (the subject is made as "
+            "CN=<common_name>), without attribute names such as CN= or O=", "common_name")
     return CertificateRequest(
         common_name=common_name,
         dns_names=normalise_dns_names(request.dns_names),
@@ -288,9 +314,26 @@ def normalise_dns_names(names) -> tuple:
     return tuple(result)
 
 
+# An attribute assignment (CN=, O=, OU=, 2.5.4.3=, ...) at the start or after a separator: the common
+# name was given as a distinguished name.
+DN_SYNTAX = re.compile(r"(^|[,;+])\s*([A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)+)\s*=")
+
+
 def require_pfx_password(password):
     if password is None or password == "":
         raise CertificateError("a non-empty password is required to protect the PFX file", "pfx_password")
+    return password
+
+
+def check_pfx_password(password, option="pfx_password"):
+    """Refuse a password too weak to protect the PFX file (and short enough to be masked inside the
+    identifiers a run returns); None is left to require_pfx_password."""
+    if password is None:
+        return None
+    if password == "" or len(password) < PFX_PASSWORD_MIN_LENGTH:
+        raise CertificateError(
+            f"must be at least {PFX_PASSWORD_MIN_LENGTH} characters long, got {len(password)}; it is the only protection "
+            "of the private key in the PFX file (for example: openssl rand -base64 18)", option)
     return password
 
 

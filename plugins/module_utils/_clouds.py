@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -92,3 +93,41 @@ def get_cloud(name: str | None) -> Cloud:
         return CLOUDS[name or "global"]
     except KeyError:
         raise ValueError(f"unknown cloud '{name}'; choose one of {', '.join(sorted(CLOUDS))}") from None
+
+
+# What each endpoint override is, for the messages of endpoint_mismatch().
+_ENDPOINT_KINDS = {"authority_host": ("login_host", "sign-in host"), "graph_endpoint": ("graph_host", "Microsoft Graph host")}
+
+
+def _known_host(host):
+    """(cloud, what) for a host name of one of the known clouds, or None."""
+    for cloud in CLOUDS.values():
+        for attribute, what in (("login_host", "sign-in host"), ("graph_host", "Microsoft Graph host"),
+                                ("exchange_host", "Exchange Online host")):
+            if getattr(cloud, attribute) == host:
+                return cloud, what
+    return None
+
+
+def endpoint_mismatch(cloud_name, option, url):
+    """Why ``url``, given as ``option`` (authority_host or graph_endpoint), does not belong to the cloud
+    ``cloud_name``, or None. Only the hosts of the known clouds are judged: a private or test
+    endpoint (any other host) is what the overrides are for. The token audience follows ``cloud``, so
+    a known host of another cloud would only fail later, with AADSTS500011 and no option named."""
+    if not url:
+        return None
+    try:
+        cloud = get_cloud(cloud_name)
+    except ValueError:
+        return None  # the unknown cloud is reported on its own
+    host = (urlsplit(url.strip()).hostname or "").lower().rstrip(".")
+    known = _known_host(host)
+    attribute, what = _ENDPOINT_KINDS[option]
+    expected = getattr(cloud, attribute)
+    if known is None or host == expected:
+        return None
+    other, other_what = known
+    where = "the same cloud" if other.name == cloud.name else f"the {other.name} cloud"
+    shown_cloud = cloud_name or "global (the default)"
+    return (f"{url} is the {other_what} of {where}, but cloud is {shown_cloud}, whose {what} is https://{expected}; "
+            f"set cloud to the tenant's cloud and leave {option} unset, or give {option} a host of that cloud")

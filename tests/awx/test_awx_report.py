@@ -70,14 +70,19 @@ def test_report_across_tenants(emulator, ansible_env, tmp_path):
         inventory = yaml.safe_load(handle)
     hosts = inventory["all"]["children"]["tenants"]["hosts"]
     hosts["tenant01"]["m365_cba_certificate_valid_days"] = 400
-    hosts["tenant02"].update(m365_cba_certificate_valid_days=20, m365_cba_certificate_renew_before_days=30)
+    # A 20-day certificate (set up with a 10-day renewal window: a window not smaller than the
+    # validity is refused), which the report, with the default window of 30 days, shows as due.
+    hosts["tenant02"].update(m365_cba_certificate_valid_days=20, m365_cba_certificate_renew_before_days=10)
+    setup_inventory_path = tmp_path / "inventory-setup.yml"
+    setup_inventory_path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    del hosts["tenant02"]["m365_cba_certificate_renew_before_days"]
     inventory_path = tmp_path / "inventory.yml"
     inventory_path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
     vars_path = subprocess.run(
         [sys.executable, os.path.join(REPO, "tests", "utils", "demo_vars.py"), str(tmp_path), str(tmp_path / "certificates")],
         capture_output=True, text=True, check=True).stdout.strip()
 
-    run_playbook(ansible_env, "-i", str(inventory_path), "-e", "@" + vars_path, "--limit", "tenant01,tenant02",
+    run_playbook(ansible_env, "-i", str(setup_inventory_path), "-e", "@" + vars_path, "--limit", "tenant01,tenant02",
                  os.path.join(PLAYBOOKS, "setup.yml"))
 
     emulator.reset_requests()

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What happens after the first setup, one tenant per story, all in the same three runs:
 
-- rotate:    renew_before_days beyond the validity -> new certificate, verified, old one removed
+- rotate:    renew_before_days beyond the current certificate's validity -> new certificate, verified, old one removed
 - graced:    the same with rotation_grace_days 3 -> the old certificate stays beside the new one
 - lostkey:   the local certificate directory is deleted -> one replacement, with a warning
 - workloads: Security & Compliance set up beside Exchange Online -> a second application
@@ -23,7 +23,9 @@ import pytest
 from e2e_support import COMPLIANCE_APP, EXCHANGE_APP, LIFECYCLE_TENANTS, PERMISSION, LocalCertificate, TenantView, connect_argument
 
 GRACE_DAYS = 3
-RENEW_NOW = {"m365_cba_certificate_renew_before_days": 400}
+# The current certificate (365 days) is within 400 days of expiry: renew now, with a longer validity
+# (a validity not larger than the renewal window is refused).
+RENEW_NOW = {"m365_cba_certificate_valid_days": 800, "m365_cba_certificate_renew_before_days": 400}
 COMPLIANCE = {"m365_cba_workload": "security_compliance"}
 TEARDOWN = {"m365_cba_setup_state": "absent", "m365_cba_remove_local_files": True}
 LOST_KEY_WARNING = "private key of the certificate"

@@ -188,7 +188,8 @@ def test_rotation_after_setup_needs_no_grant_permissions(setup_runs, ansible):
     emu.set_bootstrap_permissions("tenant02", MAINTENANCE_PERMISSIONS)
     # Permissions travel in the token: a new token cache, so that no token from before is reused.
     extra_vars = dict(setup_runs["extra_vars"], m365_cba_token_cache_dir=str(setup_runs["tmp"] / "token-cache-reduced"),
-                      m365_cba_certificate_renew_before_days=400)  # longer than the validity: rotate now
+                      m365_cba_certificate_valid_days=800,
+                      m365_cba_certificate_renew_before_days=400)  # longer than the current validity: rotate now
     run = ansible.playbook(setup_runs["playbook"], inventory=setup_runs["inventory"], extra_vars=extra_vars,
                            args=["--limit", "tenant02,localhost"])
     assert run.rc == 0, run.output_tail(80)

@@ -366,3 +366,37 @@ def test_a_refused_connection_is_not_retried_and_names_authority_host():
         TokenSource(conn, sleep=clock.sleep, clock=clock).token_for(GRAPH)
     assert clock.sleeps == []  # configuration, not an outage: no minute of waiting
     assert info.value.option in ("authority_host", "tenant_id")
+
+
+# -- a known cloud with the endpoints of another ------------------------------------------------------
+
+@pytest.mark.parametrize("cloud, option, url, other", [
+    ("usgov_high", "graph_endpoint", "https://graph.microsoft.com", "global"),
+    ("usgov_high", "authority_host", "https://login.microsoftonline.com/", "global"),
+    (None, "graph_endpoint", "https://graph.microsoft.us", "usgov_high"),
+    ("usgov_dod", "graph_endpoint", "https://graph.microsoft.us", "usgov_high"),
+    ("china", "authority_host", "https://login.microsoftonline.us", "usgov_high"),
+    ("global", "authority_host", "https://graph.microsoft.com", "same cloud"),
+])
+def test_a_known_host_of_another_cloud_is_refused_naming_both_options(cloud, option, url, other):
+    params = {"tenant_id": "t", "client_id": "c", "client_secret": "s", "cloud": cloud, option: url}
+    with pytest.raises(AuthError) as info:
+        Connection.from_params(params)
+    err = info.value
+    assert err.option == option and str(err).startswith(f"{option}: {url} is the ")
+    assert "cloud is " in str(err) and other in str(err)
+    # TokenSource checks a connection built any other way too, before any request.
+    with pytest.raises(AuthError):
+        TokenSource(Connection(**params), cache=TokenCache(None))
+
+
+@pytest.mark.parametrize("cloud, option, url", [
+    ("usgov_high", "graph_endpoint", "https://graph.microsoft.us"),
+    ("usgov_dod", "authority_host", "https://login.microsoftonline.us"),
+    ("usgov_high", "authority_host", "https://127.0.0.1:8443"),
+    (None, "graph_endpoint", "https://graph.microsoft.com/"),
+    ("china", "graph_endpoint", "https://graph.contoso-proxy.example"),
+])
+def test_own_cloud_hosts_and_private_endpoints_pass(cloud, option, url):
+    connection = Connection.from_params({"tenant_id": "t", "cloud": cloud, option: url})
+    assert getattr(connection, option) == url

@@ -26,7 +26,7 @@ from ansible_collections.m365.cba.plugins.module_utils._certs import Certificate
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl command not available")
 NOW = datetime.datetime(2026, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
-PASSWORD = "correct horse"
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +152,20 @@ def test_pfx_needs_a_password(key_2048):
         ({"dns_names": ("ok.example", "bad name")}, "dns_names"),
         ({"dns_names": ("bücher.example",)}, "dns_names"),
         ({"pfx_encryption": "rc2"}, "pfx_encryption"),
+        # Shorter than 16 characters: too weak, and masked by Ansible inside the returned thumbprint.
+        ({"pfx_password": "F3"}, "pfx_password"),
+        ({"pfx_password": "x"}, "pfx_password"),
+        ({"pfx_password": "0"}, "pfx_password"),
+        ({"pfx_password": "fifteen-chars!!"}, "pfx_password"),
+        ({"pfx_password": ""}, "pfx_password"),
+        # Every run would renew: valid_days not larger than renew_before_days.
+        ({"valid_days": 1, "renew_before_days": 30}, "renew_before_days"),
+        ({"valid_days": 30, "renew_before_days": 30}, "renew_before_days"),
+        # Distinguished-name syntax where only the common name's value belongs.
+        ({"common_name": "CN=a,b"}, "common_name"),
+        ({"common_name": "cn = contoso"}, "common_name"),
+        ({"common_name": "contoso,O=Contoso Ltd"}, "common_name"),
+        ({"common_name": "2.5.4.3=contoso"}, "common_name"),
     ],
 )
 def test_validate_request_names_the_option(change, option):
@@ -159,6 +173,25 @@ def test_validate_request_names_the_option(change, option):
         _certs.validate_request(dataclasses.replace(CertificateRequest(), **change))
     assert err.value.option == option
     assert str(err.value).startswith(f"{option}: ")
+
+
+def test_validate_request_errors_name_both_options_and_never_the_password():
+    with pytest.raises(CertificateError) as err:
+        _certs.validate_request(CertificateRequest(pfx_password=PASSWORD, valid_days=1, renew_before_days=30))
+    assert "renew_before_days" in str(err.value) and "valid_days" in str(err.value)
+    with pytest.raises(CertificateError) as err:
+        _certs.validate_request(CertificateRequest(pfx_password="F3"))
+    assert "at least 16 characters" in str(err.value) and "F3" not in str(err.value)
+
+
+@pytest.mark.parametrize("common_name", ["Contoso, Inc.", "m365-cba-exchange-online", "a+b", "x" * 64])
+def test_validate_request_keeps_plain_common_names(common_name):
+    assert _certs.validate_request(CertificateRequest(common_name=common_name, pfx_password=PASSWORD)).common_name == common_name
+
+
+def test_sixteen_characters_are_enough():
+    assert _certs.validate_request(CertificateRequest(pfx_password="0123456789abcdef")).pfx_password == "0123456789abcdef"
+    assert _certs.validate_request(CertificateRequest()).pfx_password is None  # required_if and ensure_present ask for it
 
 
 def test_validate_request_normalises_dns_names():
@@ -294,13 +327,13 @@ def test_existing_directory_keeps_its_mode(tmp_path, request_):
 def test_password_change_rebuilds_only_the_pfx(paths, request_):
     first = present(paths, request_)
     key_before = open(paths.path("key"), "rb").read()
-    new_request = dataclasses.replace(request_, pfx_password="new password")
+    new_request = dataclasses.replace(request_, pfx_password="a new pfx password, long enough")
     assert present(paths, new_request, check_mode=True).files_written == ("pfx",)
     outcome = present(paths, new_request)
     assert outcome.changed and outcome.regenerated is None and outcome.files_written == ("pfx",)
     assert outcome.after["thumbprint"] == first.after["thumbprint"]
     assert open(paths.path("key"), "rb").read() == key_before
-    _certs.load_credential_file(paths.path("pfx"), "new password")
+    _certs.load_credential_file(paths.path("pfx"), "a new pfx password, long enough")
     assert not present(paths, new_request).changed
 
 
