@@ -32,6 +32,7 @@ from ._certs import (
     PEM_CERT_MARKER,
     CertificateError,
     _read,
+    check_single_certificate,
     der,
     iso,
     load_certificate,
@@ -143,6 +144,18 @@ def graph_datetime_text(value):
     return iso(moment.replace(microsecond=0)) if moment is not None else value
 
 
+def validity_warning(credential, now, option):
+    """Why a certificate about to be uploaded cannot be used for sign-in now (expired, or not valid
+    yet), as a warning naming ``option``; None when it is valid."""
+    start = parse_graph_datetime(credential.get("startDateTime"))
+    if is_expired(credential, now):
+        return f"{option}: the certificate expired on {credential['endDateTime']}; Microsoft Entra ID does not accept it for sign-in"
+    if start is not None and start > now:
+        return (f"{option}: the certificate is not valid before {credential['startDateTime']}; Microsoft Entra ID does not "
+                "accept it for sign-in until then (is the clock of the machine that made it ahead?)")
+    return None
+
+
 def is_expired(credential, now):
     end = parse_graph_datetime(credential.get("endDateTime"))
     return end is not None and end <= now
@@ -200,6 +213,7 @@ def load_wanted_certificate(path=None, content=None):
             raise CertificateError("is empty", option)
     else:
         return None
+    check_single_certificate(data, option)
     if PEM_CERT_MARKER not in data and b"PRIVATE KEY-----" in data:
         raise CertificateError("this is a private key, not a certificate; give the public certificate (.crt, .cer)",
                                option)

@@ -34,6 +34,7 @@ from ansible_collections.m365.cba.plugins.module_utils._key_credentials import (
     reconcile,
     summarise,
     thumbprint_from_custom_key_identifier,
+    validity_warning,
     wait_until_visible,
 )
 
@@ -209,6 +210,32 @@ def test_load_wanted_certificate_names_the_option(tmp_path):
     assert load_wanted_certificate(path=str(cer)) == FIRST
     assert load_wanted_certificate(content=base64.b64encode(der_of(FIRST)).decode()) == FIRST
     assert load_wanted_certificate(content=FIRST.public_bytes(serialization.Encoding.PEM).decode()) == FIRST
+
+
+def test_a_pem_bundle_of_two_certificates_is_refused_naming_the_option(tmp_path):
+    """The first certificate of a bundle used to be uploaded silently."""
+    bundle = FIRST.public_bytes(serialization.Encoding.PEM) + SECOND.public_bytes(serialization.Encoding.PEM)
+    path = tmp_path / "bundle.pem"
+    path.write_bytes(bundle)
+    with pytest.raises(CertificateError) as err:
+        load_wanted_certificate(path=str(path))
+    assert err.value.option == "certificate_path" and "2 certificates" in str(err.value)
+    with pytest.raises(CertificateError) as err:
+        load_wanted_certificate(content=bundle.decode())
+    assert err.value.option == "certificate_content" and "2 certificates" in str(err.value)
+    # A key and one certificate in one PEM file is still read as that one certificate.
+    key_and_cert = _KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()) + FIRST.public_bytes(serialization.Encoding.PEM)
+    assert load_wanted_certificate(content=key_and_cert.decode()) == FIRST
+
+
+def test_validity_warning_for_expired_and_not_yet_valid_certificates():
+    assert validity_warning(new_key_credential(FIRST), NOW, "certificate_path") is None
+    expired = new_key_credential(make_cert(not_before=NOW - datetime.timedelta(days=30), days=10))
+    assert validity_warning(expired, NOW, "certificate_path").startswith("certificate_path: the certificate expired on ")
+    future = new_key_credential(make_cert(not_before=NOW + datetime.timedelta(days=2)))
+    message = validity_warning(future, NOW, "certificate_content")
+    assert message.startswith("certificate_content: the certificate is not valid before 2026-06-03T12:00:00Z")
 
 
 # Reconciliation -----------------------------------------------------------------------------------
