@@ -21,7 +21,16 @@ APP_SELECT = ("id,appId,uniqueName,displayName,signInAudience,tags,notes,web,req
               "keyCredentials,publisherDomain,createdDateTime")
 SIGN_IN_AUDIENCES = ["AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"]
 DEFAULT_SIGN_IN_AUDIENCE = "AzureADMyOrg"
-DISPLAY_NAME_MAX = 120
+# The longest displayName: 256 characters for any application (Microsoft Graph, application resource
+# type), and less by sign-in audience: 120 for Microsoft Entra accounts only, 90 when personal
+# Microsoft accounts may sign in (Microsoft Entra, "Validation differences by supported account types").
+DISPLAY_NAME_MAX = 256
+DISPLAY_NAME_MAX_BY_AUDIENCE = {
+    "AzureADMyOrg": 120,
+    "AzureADMultipleOrgs": 120,
+    "AzureADandPersonalMicrosoftAccount": 90,
+    "PersonalMicrosoftAccount": 90,
+}
 UNIQUE_NAME = re.compile(r"^[^\s/\\?#%'\"]{1,256}$")
 PREFER_CREATE = {"Prefer": "create-if-missing"}
 
@@ -41,13 +50,24 @@ def validate_unique_name(value, option="unique_name"):
             f"'{value}' is not a valid unique name: 1 to 256 characters without spaces, quotes or any of / \\ ? # %", option)
 
 
+def display_name_limit(audience):
+    """The longest display name an application with this sign-in audience may have (None: the
+    audience a new application gets, AzureADMyOrg)."""
+    return min(DISPLAY_NAME_MAX, DISPLAY_NAME_MAX_BY_AUDIENCE.get(audience or DEFAULT_SIGN_IN_AUDIENCE, DISPLAY_NAME_MAX))
+
+
 def validate_display_name(value, audience, option="display_name"):
+    """Refuse a display name Graph would refuse (400 naming displayName), before Graph is called.
+    ``audience`` is the sign-in audience the application has or gets."""
     if value is None:
         return
     if not value.strip():
         raise ApplicationInputError("must not be empty", option)
-    if len(value) > DISPLAY_NAME_MAX and audience in (None, "AzureADMyOrg", "AzureADMultipleOrgs"):
-        raise ApplicationInputError(f"is {len(value)} characters long; Microsoft Entra ID allows at most {DISPLAY_NAME_MAX}", option)
+    limit = display_name_limit(audience)
+    if len(value) > limit:
+        raise ApplicationInputError(
+            f"is {len(value)} characters long; Microsoft Entra ID allows at most {limit} for an application whose "
+            f"sign_in_audience is {audience or DEFAULT_SIGN_IN_AUDIENCE}", option)
 
 
 def validate_tags(tags, option="tags"):

@@ -47,14 +47,14 @@ def masked_identifiers(result, no_log_values, keys=IDENTIFIER_KEYS):
     return found
 
 
-def masked_identifier_message(places):
+def masked_identifier_message(places, secret="a secret of this task (a no_log option such as pfx_password)"):
     """The failure message for :func:`masked_identifiers`' answer, or None when it is empty."""
     if not places:
         return None
-    return (f"a secret of this task (a no_log option such as pfx_password) occurs inside {', '.join(places)}; Ansible "
-            "would mask it there and return a corrupted identifier. Use a longer, random secret.")
+    return (f"{secret} occurs inside the returned {', '.join(places)}; Ansible would mask it there and return a "
+            "corrupted identifier. Use a longer, random secret.")
 
 
-def check_identifiers(result, no_log_values, keys=IDENTIFIER_KEYS):
+def check_identifiers(result, no_log_values, keys=IDENTIFIER_KEYS, **message):
     """:func:`masked_identifier_message` for ``result``: None when no identifier holds a secret."""
-    return masked_identifier_message(masked_identifiers(result, no_log_values, keys))
+    return masked_identifier_message(masked_identifiers(result, no_log_values, keys), **message)

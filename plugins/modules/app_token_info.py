@@ -166,6 +166,7 @@ def run(gm):
         ca_bundle=shared.ca_bundle,
         validate_certs=shared.validate_certs,
         token_cache_dir="none",
+        token_retry_timeout=shared.token_retry_timeout,
 )
     resource = params["resource"] or connection.cloud_info.exchange_resource
     try:

@@ -55,7 +55,9 @@ options:
   display_name:
     description:
       - The display name. Required to create an application. Not a key; several applications may share it.
-      - At most 120 characters.
+      - At most 120 characters, or 90 when the application's O(sign_in_audience) (given, or the one it has) admits
+        personal Microsoft accounts, as Microsoft Entra ID documents for each audience; a longer name is refused
+        before Microsoft Graph is called.
     type: str
   sign_in_audience:
     description:
@@ -262,6 +264,8 @@ def ensure_present(gm, current):
         else:
             after = upsert_application(gm.client, params["unique_name"], body)
         gm.exit(True, application=normalise(after), diff=gm.diff({}, managed_view(after)))
+    # The audience the application will have decides how long its name may be.
+    validate_display_name(params["display_name"], params["sign_in_audience"] or current.get("signInAudience"))
     patch = desired_changes(current, wanted, params["purge_tags"], params["purge_web_redirect_uris"], params["purge_api_permissions"])
     if patch and not gm.check_mode:
         update_application(gm.client, current["id"], patch)

@@ -253,12 +253,12 @@ from ansible_collections.m365.cba.plugins.module_utils._key_credentials import (
     KeyCredentialInputError,
     check_request,
     diff_view,
-    is_expired,
     new_key_credential,
     read_key_credentials,
     reconcile,
     summarise_all,
     utc_now,
+    validity_warning,
     wait_until_visible,
     write_key_credentials,
 )
@@ -281,9 +281,9 @@ def run(gm):
     new_credential = None
     if params["state"] == "present":
         new_credential = new_key_credential(certificate, params["display_name"])
-        if is_expired(new_credential, now):
-            gm.warn(f"{cert_option}: the certificate expired on {new_credential['endDateTime']}; "
-                           "Microsoft Entra ID does not accept it for sign-in")
+        problem = validity_warning(new_credential, now, cert_option)
+        if problem:
+            gm.warn(problem)
 
     keys = {name: params[name] for name in KEY_OPTIONS}
     try:

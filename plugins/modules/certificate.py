@@ -45,7 +45,6 @@ attributes:
       file, never key material or the PFX password.
   idempotent:
     support: full
-    details: Unless O(renew_before_days) is not smaller than O(valid_days), which renews on every run.
 options:
   state:
     description:
@@ -70,6 +69,7 @@ options:
   common_name:
     description:
       - Common name (CN) of the certificate subject and issuer, at most 64 characters.
+      - Only the value, not a distinguished name; a value such as V(CN=a,b) or V(O=Contoso) is refused.
       - A different value on an existing certificate generates a new one.
     type: str
     default: m365.cba
@@ -90,7 +90,7 @@ options:
     default: 2048
   valid_days:
     description:
-      - Validity of a newly generated certificate in days, from 1 to 3650.
+      - Validity of a newly generated certificate in days, from 1 to 3650. Must be larger than O(renew_before_days).
       - Changing it does not renew an existing certificate; it applies at the next renewal.
     type: int
     default: 365
@@ -103,6 +103,9 @@ options:
   pfx_password:
     description:
       - Password that protects the PFX file. Required with O(state=present).
+      - At least 16 characters; use a random one (for example C(openssl rand -base64 18)) and keep it in a vault.
+        Ansible masks this value wherever it occurs in a result, so the module fails rather than return an identifier
+        (a thumbprint or serial number) that contains it.
       - When it no longer opens the existing PFX file, the PFX file is rebuilt with it from the existing key and
         certificate.
     type: str
@@ -274,6 +277,7 @@ files_written:
 import base64
 
 from ansible_collections.m365.cba.plugins.module_utils import _certs
+from ansible_collections.m365.cba.plugins.module_utils._identifiers import check_identifiers
 from ansible_collections.m365.cba.plugins.module_utils._runner import ModuleSpec, run_module
 
 ARGUMENT_SPEC = dict(
@@ -335,8 +339,6 @@ def run(ctx):
                 pfx_password=params["pfx_password"],
                 pfx_encryption=params["pfx_encryption"],
             ))
-            if request.renew_before_days >= request.valid_days:
-                ctx.warn("renew_before_days is not smaller than valid_days: every run generates a new certificate")
             now = _certs.utc_now()
             outcome = _certs.ensure_present(paths, request, force=params["force"], check_mode=ctx.check_mode, now=now)
             result.update(certificate_result(outcome, request, now))
@@ -347,6 +349,10 @@ def run(ctx):
         regenerated=outcome.regenerated,
         files_written=list(outcome.files_written),
     )
+    # Ansible would mask the password inside a thumbprint or serial that happens to contain it.
+    problem = check_identifiers(result, [params["pfx_password"]], secret="the PFX password")
+    if problem:
+        ctx.fail(f"pfx_password: {problem}")
     diff = ctx.diff(outcome.before, outcome.after)
     if diff is not None:
         result["diff"] = diff

@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.m365.cba.plugins.module_utils import _certs
 from ansible_collections.m365.cba.plugins.modules import certificate
 
-PASSWORD = "s3cret pfx"
+PASSWORD = "s3cret pfx password"
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_output_never_holds_the_password_or_key(run_module, args):
 
 def test_password_change_check_mode_predicts_pfx_rebuild(run_module, args):
     first = run_module(certificate, args)
-    args["pfx_password"] = "another"
+    args["pfx_password"] = "another pfx password"
     check = run_module(certificate, args, check_mode=True)
     assert check["changed"] is True and check["files_written"] == ["pfx"]
     assert check["thumbprint"] == first["thumbprint"]
@@ -85,7 +85,9 @@ def test_absent(run_module, args):
 @pytest.mark.parametrize(
     "change, option",
     [({"valid_days": 0}, "valid_days"), ({"valid_days": 4000}, "valid_days"), ({"name": "a/b"}, "name"),
-     ({"pfx_password": ""}, "pfx_password")],
+     ({"pfx_password": ""}, "pfx_password"), ({"pfx_password": "F3"}, "pfx_password"),
+     ({"pfx_password": "0"}, "pfx_password"), ({"valid_days": 1}, "renew_before_days"),
+     ({"common_name": "CN=a,b"}, "common_name")],
 )
 def test_bad_values_fail_naming_the_option(run_module, args, change, option):
     args.update(change)
@@ -108,8 +110,28 @@ def test_pfx_password_required_when_present(run_module, args):
     assert result["failed"] is True and "pfx_password" in result["msg"]
 
 
-def test_warns_when_every_run_would_renew(run_module, args):
+def test_refuses_a_validity_that_would_renew_on_every_run(run_module, args):
+    """It used to warn and then generate a new certificate on every run."""
     result = run_module(certificate, dict(args, renew_before_days=400))
-    assert "renew_before_days is not smaller than valid_days" in json.dumps(result.get("warnings"))
-    again = run_module(certificate, dict(args, renew_before_days=400))
-    assert again["changed"] is True and again["regenerated"] == "expiring"
+    assert result["failed"] is True
+    assert result["msg"].startswith("renew_before_days: 400 is not smaller than valid_days (365)")
+    assert not os.path.exists(args["path"])  # refused before anything was written
+
+
+def test_short_pfx_password_is_refused_before_anything_is_written(run_module, args):
+    result = run_module(certificate, dict(args, pfx_password="F3"))
+    assert result["failed"] is True and result["msg"].startswith("pfx_password: must be at least 16 characters")
+    assert not os.path.exists(args["path"])
+
+
+def test_a_password_inside_the_thumbprint_fails_instead_of_a_masked_thumbprint(run_module, args):
+    """Ansible masks a no_log value wherever it occurs: a password that is part of the thumbprint
+    would turn it into '...********...'. The module fails, naming pfx_password, instead."""
+    first = run_module(certificate, args)
+    args["pfx_password"] = first["thumbprint"][4:20]  # 16 characters: long enough, and inside the thumbprint
+    result = run_module(certificate, args)
+    assert result["failed"] is True
+    assert result["msg"].startswith("pfx_password: the PFX password occurs inside the returned thumbprint")
+    assert "********" not in json.dumps(result) and "thumbprint" not in {k for k in result if k != "msg"}
+
+
