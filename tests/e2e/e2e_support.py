@@ -49,7 +49,8 @@ PREVIEW_TENANTS = ("preview1", "preview2", "preview3", "preview4", "preview5")
 LIFECYCLE_TENANTS = ("rotate", "graced", "lostkey", "workloads", "teardown")
 ISOLATION_TENANTS = ("healthy", "broken")
 MODULE_MODE_TENANTS = ("modules1", "modules2")
-ALL_TENANTS = DEPLOY_TENANTS + PREVIEW_TENANTS + LIFECYCLE_TENANTS + ISOLATION_TENANTS + MODULE_MODE_TENANTS
+INPUT_TENANTS = ("badname", "baddisplay", "badcn", "baddays", "badroles", "shortpfx", "lowerroles")
+ALL_TENANTS = DEPLOY_TENANTS + PREVIEW_TENANTS + LIFECYCLE_TENANTS + ISOLATION_TENANTS + MODULE_MODE_TENANTS + INPUT_TENANTS
 
 
 def mode(path):
