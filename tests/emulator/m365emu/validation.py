@@ -104,10 +104,18 @@ def _check_app_roles(roles, current):
             raise bad_request(ROLE_IN_USE)
 
 
+# displayName: at most 256 characters for any application (Graph, application resource type: "Maximum
+# length is 256 characters"), and 120 for the Microsoft Entra audiences, 90 for the audiences with personal
+# Microsoft accounts (Microsoft Entra, "Validation differences by supported account types", Display name).
+DISPLAY_NAME_MAX = 256
+DISPLAY_NAME_MAX_AAD = 120
+DISPLAY_NAME_MAX_PERSONAL = 90
+
+
 def _check_display_name(app):
     name = app.get("displayName")
-    limit = 120 if app.get("signInAudience") in AAD_AUDIENCES else 90
-    if not isinstance(name, str) or not name.strip() or len(name) > min(limit, 256):
+    limit = DISPLAY_NAME_MAX_AAD if app.get("signInAudience") in AAD_AUDIENCES else DISPLAY_NAME_MAX_PERSONAL
+    if not isinstance(name, str) or not name.strip() or len(name) > min(limit, DISPLAY_NAME_MAX):
         raise invalid_value("displayName", RESOURCE)
 
 
