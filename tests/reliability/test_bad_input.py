@@ -82,6 +82,9 @@ def make_inputs(folder):
     files["mismatch"] = _write(os.path.join(folder, "mismatch.pem"), _key_pem(other_key) + _cert_pem(rsa_cert))
     files["encrypted"] = _write(os.path.join(folder, "encrypted.pem"), _key_pem(rsa_key, "s3cret-pem") + _cert_pem(rsa_cert))
     files["thumbprint"] = rsa_cert.fingerprint(hashes.SHA1()).hex().upper()
+    other_cert = _certificate(other_key, "other", *valid)
+    files["bundle_text"] = (_cert_pem(rsa_cert) + _cert_pem(other_cert)).decode()
+    files["bundle"] = _write(os.path.join(folder, "bundle.pem"), _cert_pem(rsa_cert) + _cert_pem(other_cert), 0o644)
 
     ec_key = _key("ec")
     files["ec_pem"] = _write(os.path.join(folder, "ec.pem"), _key_pem(ec_key) + _cert_pem(_certificate(ec_key, "ec", *valid)))
@@ -158,7 +161,7 @@ def build_cases(emu, files, unwritable):
     sp_id = boot["service_principal_id"]
     no_cert = {"client_certificate_path": None}
     certs = files["certs"]
-    cert_ok = {"path": certs, "name": "case", "pfx_password": "Pfx-Passw0rd!"}
+    cert_ok = {"path": certs, "name": "case", "pfx_password": "Pfx-Passw0rd!-long-enough"}
     exo = "Office 365 Exchange Online"
     cases = [
         # -- connection and sign-in ---------------------------------------------------------------
@@ -227,6 +230,14 @@ def build_cases(emu, files, unwritable):
         ("display_name_too_long", "application", {"unique_name": "m365-cba-bad-input", "display_name": "x" * 121},
          ["display_name", "120"]),
         ("display_name_missing_for_create", "application", {"unique_name": "m365-cba-bad-input"}, ["display_name"]),
+        ("display_name_too_long_for_personal_accounts", "application",
+         {"unique_name": "m365-cba-bad-input", "display_name": "x" * 91, "sign_in_audience": "AzureADandPersonalMicrosoftAccount"},
+         ["display_name", "90"]),
+        ("cloud_with_global_graph_endpoint", "organization_info",
+         {"cloud": "usgov_high", "graph_endpoint": "https://graph.microsoft.com"}, ["graph_endpoint", "cloud is usgov_high"]),
+        ("cloud_with_global_authority_host", "organization_info",
+         {"cloud": "usgov_high", "authority_host": "https://login.microsoftonline.com"},
+         ["authority_host", "cloud is usgov_high"]),
         ("tags_with_spaces", "application", {"unique_name": "m365-cba-bad-input", "display_name": "x",
                                              "tags": ["has space"]}, ["tags"]),
         ("api_permission_unknown_resource", "application",
@@ -250,6 +261,11 @@ def build_cases(emu, files, unwritable):
         ("renew_before_days_negative", "certificate", dict(cert_ok, renew_before_days=-1), ["renew_before_days"]),
         ("pfx_password_empty", "certificate", dict(cert_ok, pfx_password=""), ["pfx_password"]),
         ("pfx_password_missing", "certificate", {"path": certs, "name": "case"}, ["pfx_password"]),
+        ("pfx_password_short", "certificate", dict(cert_ok, pfx_password="F3"), ["pfx_password", "16 characters"]),
+        ("pfx_password_fifteen", "certificate", dict(cert_ok, pfx_password="fifteen-chars!!"), ["pfx_password", "16"]),
+        ("valid_days_not_above_renew_before_days", "certificate", dict(cert_ok, valid_days=1),
+         ["renew_before_days", "valid_days"]),
+        ("common_name_dn_syntax", "certificate", dict(cert_ok, common_name="CN=a,b"), ["common_name", "distinguished name"]),
         ("key_size_1024", "certificate", dict(cert_ok, key_size=1024), ["key_size"]),
         ("common_name_too_long", "certificate", dict(cert_ok, common_name="c" * 65), ["common_name", "64"]),
         ("dns_name_with_space", "certificate", dict(cert_ok, dns_names=["bad name.example"]), ["dns_names"]),
@@ -260,6 +276,10 @@ def build_cases(emu, files, unwritable):
         # -- application_certificate ------------------------------------------------------------
         ("upload_private_key_as_certificate", "application_certificate",
          {"app_id": boot["client_id"], "certificate_path": files["key_only"]}, ["certificate_path", "private key"]),
+        ("upload_pem_bundle", "application_certificate",
+         {"app_id": boot["client_id"], "certificate_path": files["bundle"]}, ["certificate_path", "2 certificates"]),
+        ("upload_pem_bundle_content", "application_certificate",
+         {"app_id": boot["client_id"], "certificate_content": files["bundle_text"]}, ["certificate_content", "2 certificates"]),
         ("upload_pfx_as_certificate", "application_certificate",
          {"app_id": boot["client_id"], "certificate_path": boot["pfx_path"]}, ["certificate_path"]),
         ("upload_certificate_content_garbage", "application_certificate",
