@@ -43,3 +43,33 @@ def connect_commands(app_id, thumbprint, organization, pfx_path=None, workload="
             [command, "-CertificateFilePath", _ps_quote(pfx_path),
              "-CertificatePassword", "(Read-Host -AsSecureString -Prompt 'PFX password')"] + common)
     return lines
+
+
+def _sh_quote(value):
+    """A POSIX shell single-quoted word."""
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+def certificate_commands(pfx_path, thumbprint, vault_mount=None, vault_path=None):
+    """How to get the certificate onto an admin machine: ``import_pfx``, the Windows
+    ``Import-PfxCertificate`` line for the current user's store (what ``-CertificateThumbPrint``
+    reads), and with a vault store ``fetch_pfx`` / ``fetch_password`` (``bao kv get``; ``vault kv get``
+    takes the same arguments) and ``fetch_pfx_powershell``, which write the PFX to ``pfx_path``."""
+    if not pfx_path:
+        raise ValueError("the PFX path is required")
+    lines = {
+        "import_pfx": " ".join([
+            "Import-PfxCertificate", "-FilePath", _ps_quote(pfx_path), "-CertStoreLocation", "Cert:\\CurrentUser\\My",
+            "-Password", "(Read-Host -AsSecureString -Prompt 'PFX password')"]),
+        "check_import": f"Get-Item Cert:\\CurrentUser\\My\\{thumbprint}",
+    }
+    if vault_path:
+        mount = vault_mount or "secret"
+        get = ["kv", "get", f"-mount={mount}"]
+        fetch = ["-field=pfx_base64", _sh_quote(vault_path), "|", "base64", "-d", ">", _sh_quote(pfx_path)]
+        lines["fetch_pfx"] = " ".join(["bao"] + get + fetch)
+        lines["fetch_password"] = " ".join(["bao"] + get + ["-field=pfx_password", _sh_quote(vault_path)])
+        lines["fetch_pfx_powershell"] = (
+            f"[IO.File]::WriteAllBytes((Join-Path $PWD {_ps_quote(pfx_path)}), [Convert]::FromBase64String("
+            f"(vault kv get -mount={mount} -field=pfx_base64 {_ps_quote(vault_path)})))")
+    return lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: certificate_store
 short_description: Keep a certificate and its private key in HashiCorp Vault or OpenBao
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Keeps the certificate of an application, with its private key, as one secret in a KV version 2
     secrets engine of HashiCorp Vault or OpenBao (the same API), so that it outlives the control node's
@@ -21,7 +21,7 @@ description:
   - O(state=restored) reads the secret and writes the four files M(m365.cba.certificate) keeps into O(dest)
     (C(<name>.key) and C(<name>.pfx) mode C(0600), C(<name>.crt) and C(<name>.cer) mode C(0644), the directory
     created with mode C(0700)); files that already hold the same bytes are left alone. A missing secret is not
-    an error: RV(found) is V(false) and nothing is written.
+    an error; RV(found) is V(false) and nothing is written.
   - O(state=absent) removes the secret with every version and its metadata.
   - A store that cannot be reached, refuses the credential or the path fails the task with a message naming the
     store's address and the secret's path.

@@ -2,7 +2,7 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Print the integration_config.yml (extra vars for every target) for a running emulator."""
+"""Print the integration_config.yml (extra vars for every target) for a running emulator (and OpenBao server)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import os
 import sys
 
 
-def main(state_dir):
+def main(state_dir, bao_dir=None):
     with open(os.path.join(state_dir, "emulator.json"), encoding="utf-8") as handle:
         info = json.load(handle)
     tenant = info["tenants"][0]
@@ -36,10 +36,17 @@ def main(state_dir):
         "m365_auth": auth,
         "m365_other_tenant_id": info["tenants"][1]["tenant_id"] if len(info["tenants"]) > 1 else None,
     }
+    bao_state = os.path.join(bao_dir, "openbao.json") if bao_dir else None
+    if bao_state and os.path.exists(bao_state):
+        with open(bao_state, encoding="utf-8") as handle:
+            bao = json.load(handle)
+        # The OpenBao dev server of tests/utils/openbao.py, for the certificate_store target.
+        config["vault_addr"] = bao["address"]
+        config["vault_token"] = bao["root_token"]
     # JSON is valid YAML, and needs no third-party library here.
     json.dump(config, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.m365.cba.plugins.module_utils._connect import connect_commands
+from ansible_collections.m365.cba.plugins.module_utils._connect import certificate_commands, connect_commands
 
 APP = "11111111-2222-3333-4444-555555555555"
 
@@ -38,3 +38,18 @@ def test_quotes_are_escaped_and_unknown_workload_refused():
     assert "'/o''brien/exo.pfx'" in connect_commands(APP, "AB", "x", pfx_path="/o'brien/exo.pfx")["certificate_file"]
     with pytest.raises(ValueError):
         connect_commands(APP, "AB", "x", workload="teams")
+
+
+def test_certificate_commands_for_a_windows_admin_machine():
+    lines = certificate_commands("/c/exo.pfx", "AB12")
+    assert lines["import_pfx"] == ("Import-PfxCertificate -FilePath '/c/exo.pfx' -CertStoreLocation Cert:\\CurrentUser\\My "
+                                   "-Password (Read-Host -AsSecureString -Prompt 'PFX password')")
+    assert lines["check_import"] == "Get-Item Cert:\\CurrentUser\\My\\AB12"
+    assert "fetch_pfx" not in lines
+
+
+def test_certificate_commands_fetch_from_the_store_quoted():
+    lines = certificate_commands("exo.pfx", "AB12", vault_mount="kv", vault_path="m365-cba/o'brien/exo")
+    assert lines["fetch_pfx"] == "bao kv get -mount=kv -field=pfx_base64 'm365-cba/o'\"'\"'brien/exo' | base64 -d > 'exo.pfx'"
+    assert lines["fetch_password"] == "bao kv get -mount=kv -field=pfx_password 'm365-cba/o'\"'\"'brien/exo'"
+    assert "vault kv get -mount=kv -field=pfx_base64 'm365-cba/o''brien/exo'" in lines["fetch_pfx_powershell"]
