@@ -6,7 +6,8 @@
 
 - rotate:    renew_before_days beyond the current certificate's validity -> new certificate, verified, old one removed
 - graced:    the same with rotation_grace_days 3 -> the old certificate stays beside the new one
-- lostkey:   the local certificate directory is deleted -> one replacement, with a warning
+- lostkey:   the local certificate directory is deleted, replacement allowed -> one replacement, and the
+             run fails the tenant at the end, naming it (tests/vault covers the refusal by default)
 - workloads: Security & Compliance set up beside Exchange Online -> a second application
 - teardown:  m365_cba_setup_state absent with local file removal
 
@@ -28,7 +29,8 @@ GRACE_DAYS = 3
 RENEW_NOW = {"m365_cba_certificate_valid_days": 800, "m365_cba_certificate_renew_before_days": 400}
 COMPLIANCE = {"m365_cba_workload": "security_compliance"}
 TEARDOWN = {"m365_cba_setup_state": "absent", "m365_cba_remove_local_files": True}
-LOST_KEY_WARNING = "private key of the certificate"
+LOST_KEY_WARNING = "was replaced because its private key was lost"
+REPLACED_FAIL_TASK = "Fail the tenants whose certificate was replaced because its key was lost"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,8 @@ def lifecycle(runner, emulator, tmp_path_factory):
     reports = {"setup": {tenant: _report(cert_root, tenant) for tenant in LIFECYCLE_TENANTS}}
 
     shutil.rmtree(cert_root / "lostkey")
-    change = {"rotate": RENEW_NOW, "graced": dict(graced, **RENEW_NOW), "workloads": COMPLIANCE, "teardown": TEARDOWN}
+    change = {"rotate": RENEW_NOW, "graced": dict(graced, **RENEW_NOW), "workloads": COMPLIANCE, "teardown": TEARDOWN,
+              "lostkey": {"m365_cba_replace_lost_certificate": True}}
     runs["change"] = runner.run("lifecycle-change", LIFECYCLE_TENANTS, cert_root, host_vars=change)
     states["change"] = {tenant: TenantView(emulator, tenant) for tenant in LIFECYCLE_TENANTS}
     reports["change"] = {tenant: _report(cert_root, tenant) for tenant in LIFECYCLE_TENANTS}
@@ -112,15 +115,19 @@ def test_rotation_with_grace_days_keeps_the_old_certificate(lifecycle):
     assert _thumbprints(lifecycle, "steady", "graced") == sorted([old, new])
 
 
-def test_lost_key_is_replaced_once_with_a_warning(lifecycle):
+def test_lost_key_is_replaced_once_when_allowed_and_the_run_fails(lifecycle):
     runs, reports, local = lifecycle["runs"], lifecycle["reports"], LocalCertificate(lifecycle["cert_root"] / "lostkey")
     old = reports["setup"]["lostkey"]["thumbprint"]
     assert not any(LOST_KEY_WARNING in m for m in runs["setup"].messages("lostkey"))
 
     change = runs["change"]
-    _assert_succeeded(change, "lostkey", changed=True)
+    assert change.rc != 0, "a replaced certificate must not end the run green"
+    assert change.changed("lostkey") > 0
+    failed = change.host_tasks("lostkey", status="failed")
+    assert [t["task"] for t in failed] == [REPLACED_FAIL_TASK], failed
     warnings = [m for m in change.messages("lostkey") if LOST_KEY_WARNING in m]
-    assert warnings, f"no warning about the lost key: {change.messages('lostkey')}"
+    assert warnings, f"no message about the lost key: {change.messages('lostkey')}"
+    assert [line for line in change.summary if line.startswith(f"  REPLACED: the certificate {old} ")], change.summary
     new = local.thumbprint
     assert new != old
     assert reports["change"]["lostkey"]["thumbprint"] == new

