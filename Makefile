@@ -15,12 +15,12 @@ COLL := $(COLLECTIONS)/ansible_collections/m365/cba
 EMU_DIR := $(BUILD)/emulator
 EMU := PYTHONPATH=$(CURDIR)/tests/emulator $(PY) -m m365emu
 
-CHECKS := units integration e2e awx reliability vault sanity lint docs changelog-lint
+CHECKS := units integration e2e awx reliability vault matrix sanity lint docs changelog-lint
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv collection demo bench test $(CHECKS) $(CHECKS:%=%-run) lane-static lane-playbooks lane-faults emulator-start emulator-stop clean
+.PHONY: help venv collection demo bench test $(CHECKS) $(CHECKS:%=%-run) lane-static lane-playbooks lane-faults lane-matrix emulator-start emulator-stop clean
 
 help:
 	@echo "make demo    run the demo playbook against the local emulator"
@@ -105,14 +105,17 @@ packaging: venv
 packaging-run:
 	$(PY) -m pytest -q tests/packaging
 
-# ansible-test sanity gets a copy of its own, so that it can run beside the integration targets.
-SANITY_COLL := $(BUILD)/sanity/ansible_collections/m365/cba
+# Every supported ansible-core (tests/matrix/matrix.py; one virtualenv per version, cached in
+# $(BUILD)/matrix-venvs, logs in $(BUILD)/matrix/<version>/): ansible-doc, the setup playbook fresh, again
+# both ways, --check, and the report, against the emulator. MATRIX=2.19,2.21/3.13 runs only those.
+MATRIX ?=
+matrix-run:
+	$(PY) tests/matrix/matrix.py run --build $(BUILD) --only "$(MATRIX)"
+
+# ansible-test sanity with the ansible-test of the oldest and the newest supported ansible-core, each on a
+# copy of its own of the collection, so that it can run beside the integration targets.
 sanity-run:
-	rm -rf $(SANITY_COLL) && mkdir -p $(dir $(SANITY_COLL))
-	cp -a $(COLL) $(SANITY_COLL)
-	rm -f $(SANITY_COLL)/tests/integration/integration_config.yml
-	tests/utils/place-get-pip.sh
-	cd $(SANITY_COLL) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	$(PY) tests/matrix/matrix.py sanity --build $(BUILD) --only oldest,newest
 
 lint-run:
 	cd $(COLL) && $(BIN)/ansible-lint --offline
@@ -124,14 +127,14 @@ docs-run:
 changelog-lint-run:
 	$(BIN)/antsibull-changelog lint
 
-# Three lanes at once: much of the suites' time is deliberate waiting (Retry-After, replication lag),
+# Four lanes at once: much of the suites' time is deliberate waiting (Retry-After, replication lag),
 # which the other lanes use.
 test: collection
-	@$(MAKE) --no-print-directory -k -j3 --output-sync=recurse lane-static lane-playbooks lane-faults
+	@$(MAKE) --no-print-directory -k -j4 --output-sync=recurse lane-static lane-playbooks lane-faults lane-matrix
 	@echo "make test: all checks passed"
 
 lane-static:
-	@$(MAKE) --no-print-directory -k sanity-run lint-run docs-run changelog-lint-run units-run packaging-run vault-run
+	@$(MAKE) --no-print-directory -k lint-run docs-run changelog-lint-run units-run packaging-run vault-run
 
 lane-playbooks:
 	@$(MAKE) --no-print-directory -k integration-run e2e-run
@@ -139,11 +142,17 @@ lane-playbooks:
 lane-faults:
 	@$(MAKE) --no-print-directory -k reliability-run awx-run
 
-# Timings (not part of make test): writes docs/benchmarks.md. SCALES=10,100 for a shorter run.
+# Sanity after the matrix, not beside it (the two would share the cores the matrix already fills).
+lane-matrix:
+	@status=0; $(MAKE) --no-print-directory matrix-run || status=$$?; \
+	  $(MAKE) --no-print-directory sanity-run || status=$$?; exit $$status
+
+# Timings (not part of make test): writes docs/benchmarks.md; the no-change ratio also on the oldest and the
+# newest supported ansible-core, in the matrix's virtualenvs. SCALES=10,100 for a shorter run.
 # (Not $(or ...): make splits its arguments at the commas.)
 SCALES ?= 10,100,500
 bench: collection
-	$(PY) tests/bench/bench.py --scales $(SCALES)
+	$(PY) tests/bench/bench.py --scales $(SCALES) --build $(BUILD)
 
 # Soak (not part of make test): 10 runs of the setup over 20 emulator tenants = 200 tenant-runs, 5 % random
 # faults; writes the result to docs/soak.md.

@@ -11,10 +11,13 @@
   of each task;
 * Graph and token requests per tenant and per route, for a fresh and a no-change run;
 * scaling: fresh and no-change runs over growing tenant counts, per-tenant wall time, the control
-  node's peak memory and the emulator's share of the CPU.
+  node's peak memory and the emulator's share of the CPU;
+* the no-change ratio again on the oldest and the newest supported ansible-core, each in the virtualenv
+  of the version matrix (tests/matrix/matrix.py, made when missing).
 
 Writes the results with the machine, versions, date and raw numbers to docs/benchmarks.md.
-Usage: python tests/bench/bench.py [--scales 10,100,500] [--repeat 5] [--forks 5] [--out FILE]
+Usage: python tests/bench/bench.py [--scales 10,100,500] [--repeat 5] [--forks 5] [--versions oldest,newest]
+                                   [--build DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "emulator"))
+sys.path.insert(0, str(REPO / "tests" / "matrix"))
 
 from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -48,11 +52,11 @@ MEASURE = ("import resource, subprocess, sys\n"
            "sys.exit(rc)\n")
 
 
-def write_inventory(emu, hosts, path):
+def write_inventory(emu, hosts, path, python=sys.executable):
     """An inventory of the emulator's tenants ``hosts`` (JSON is YAML)."""
     tenants = {t["name"]: t for t in emu.tenants}
     inventory = {"all": {"children": {"tenants": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": str(python),
                  "m365_cba_authority_host": emu.base_url, "m365_cba_graph_endpoint": emu.base_url,
                  "m365_cba_ca_bundle": emu.ca_bundle},
         "hosts": {name: {"m365_cba_tenant_id": tenants[name]["tenant_id"],
@@ -70,9 +74,12 @@ def write_baseline(path):
 
 
 class Runner:
-    def __init__(self, work, forks):
+    """Runs ansible-playbook of the virtualenv of ``python`` (by default this benchmark's own)."""
+
+    def __init__(self, work, forks, python=sys.executable):
         self.work = work
         self.forks = forks
+        self.python = str(python)
         self.vars_file = work / "vars.json"
         self.vars_file.write_text(json.dumps({
             "m365_cba_pfx_password": secrets.token_urlsafe(18),
@@ -87,7 +94,7 @@ class Runner:
         if task_times:
             env.update(ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).resolve().parent / "callback_plugins"),
                        ANSIBLE_CALLBACKS_ENABLED="task_timer", M365_CBA_TASK_TIMES=str(task_times))
-        command = [sys.executable, "-c", MEASURE, str(Path(sys.executable).parent / "ansible-playbook"),
+        command = [self.python, "-c", MEASURE, str(Path(self.python).parent / "ansible-playbook"),
                    "-i", str(inventory), "-e", f"@{self.vars_file}", str(playbook)]
         for name, value in (extra_vars or {}).items():
             command += ["-e", json.dumps({name: value})]
@@ -115,12 +122,14 @@ def median_task_times(files, tenants):
     return [[name, statistics.median(run[index][1] for run in runs) / tenants] for index, (name, _s) in enumerate(runs[0])]
 
 
-def ratio_benchmark(work, forks, tenants, repeat):
-    """The no-change re-run, both ways, against the baseline, interleaved, median of ``repeat``."""
+def ratio_benchmark(work, forks, tenants, repeat, python=sys.executable):
+    """The no-change re-run, both ways, against the baseline, interleaved, median of ``repeat``; with the
+    ansible-core of the virtualenv of ``python``."""
+    work.mkdir(exist_ok=True)
     with Emulator(str(work / "emu-ratio"), tenants=tenants) as emu:
-        inventory = write_inventory(emu, [t["name"] for t in emu.tenants], work / "ratio-inventory.json")
+        inventory = write_inventory(emu, [t["name"] for t in emu.tenants], work / "ratio-inventory.json", python)
         (work / "ratio").mkdir()
-        runner = Runner(work / "ratio", forks)
+        runner = Runner(work / "ratio", forks, python)
         emu.reset_requests()
         runner.run(REPO / "playbooks" / "setup.yml", inventory)
         fresh = per_tenant_requests(emu, tenants)
@@ -141,6 +150,23 @@ def ratio_benchmark(work, forks, tenants, repeat):
             "modules_ratio": statistics.median(modules) / statistics.median(base),
             "role_tasks": median_task_times(role_times, tenants), "module_tasks": median_task_times(module_times, tenants),
             "fresh_requests": fresh, "no_change_requests": steady}
+
+
+def version_ratios(work, forks, tenants, repeat, only, build):
+    """The no-change ratio with each ansible-core of ``only`` (names of tests/matrix/matrix.py: oldest, newest,
+    2.18, ...), each in its matrix virtualenv."""
+    import matrix  # pylint: disable=import-outside-toplevel
+
+    rows = []
+    for pair in matrix.select(only, Path(build).resolve()):
+        pair.logdir.mkdir(parents=True, exist_ok=True)
+        with open(pair.logdir / "bench.log", "w", encoding="utf-8") as pair.log:
+            matrix.ensure_venv(pair)
+        result = ratio_benchmark(work / f"ratio-{pair.label}", forks, tenants, repeat, pair.venv / "bin" / "python")
+        rows.append(dict({"ansible_core": pair.core, "python": pair.python},
+                         **{key: result[key] for key in ("tenants", "role", "modules", "baseline", "ratio", "modules_ratio")}))
+        print(f"ratio on ansible-core {pair.core} (Python {pair.python}) {rows[-1]['ratio']:.2f}", flush=True)
+    return rows
 
 
 def scaling_benchmark(work, forks, scale):
@@ -197,7 +223,7 @@ HISTORY = """### What each change bought
   runs no module: merging the eight would save a fraction of the run and lose the one-module-per-step design)."""
 
 
-def report(machine, ratio, scaling, forks):
+def report(machine, ratio, scaling, forks, by_version=()):
     lines = ["# Benchmarks", "", "Measured by `make bench` (tests/bench/bench.py) against the local emulator. Raw numbers below.", "",
              f"- Date: {machine['date']}", f"- Machine: {machine['cpu']}, {machine['cores']} cores",
              f"- Python {machine['python']}, ansible-core {machine['ansible_core']}, msal {machine['msal']}, forks {forks}", "",
@@ -210,11 +236,21 @@ def report(machine, ratio, scaling, forks):
              _ratio_row("setup role, no change", ratio["role"], ratio["baseline"]),
              _ratio_row("setup role, no change, as modules", ratio["modules"], ratio["baseline"]),
              _ratio_row(f"baseline ({MODULE_TASKS} x ping)", ratio["baseline"], ratio["baseline"]),
-             "", f"**Ratio: {ratio['ratio']:.2f} x the baseline** (target <= 1.3; below 1.0 the run costs less than the baseline itself).", "",
-             "Median wall time of each task per tenant (all hosts of a task run in parallel with the forks):", "",
-             "| task | in the worker (s/tenant) | as modules (s/tenant) |", "| --- | --- | --- |"]
+             "", f"**Ratio: {ratio['ratio']:.2f} x the baseline** (target <= 0.6; below 1.0 the run costs less than the baseline itself).", ""]
+    lines += ["Median wall time of each task per tenant (all hosts of a task run in parallel with the forks):", "",
+              "| task | in the worker (s/tenant) | as modules (s/tenant) |", "| --- | --- | --- |"]
     for (name, seconds), (_name, module_seconds) in zip(ratio["role_tasks"], ratio["module_tasks"]):
         lines.append(f"| {name} | {seconds:.3f} | {module_seconds:.3f} |")
+    if by_version:
+        lines += ["", "### On the oldest and the newest supported ansible-core", "",
+                  f"The same measurement with each version in its own virtualenv (tests/matrix/matrix.py), {by_version[0]['tenants']}"
+                  f" tenants, median of {len(by_version[0]['role'])}; target <= 0.6 on each.", "",
+                  "| ansible-core | Python | setup role, no change (s/tenant) | as modules (s/tenant) | baseline (s/tenant) |"
+                  " ratio | ratio as modules |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for row in by_version:
+            lines.append(f"| {row['ansible_core']} | {row['python']} | {statistics.median(row['role']):.3f} | "
+                         f"{statistics.median(row['modules']):.3f} | {statistics.median(row['baseline']):.3f} | "
+                         f"**{row['ratio']:.2f}** | {row['modules_ratio']:.2f} |")
     lines += ["", HISTORY, "",
               "## Requests per tenant", "",
               f"Fresh setup: {ratio['fresh_requests']['graph']:.1f} Graph requests, {ratio['fresh_requests']['token']:.1f} token requests.",
@@ -233,7 +269,8 @@ def report(machine, ratio, scaling, forks):
                   for kind in ("fresh", "no_change")}
         lines += ["", f"Per-tenant time varies by at most {spread['no_change']:.0%} (no change) and {spread['fresh']:.0%} (fresh)"
                   f" from {scaling[0]['tenants']} to {scaling[-1]['tenants']} tenants (target: within 15 %)."]
-    lines += ["", "## Raw", "", "```json", json.dumps({"machine": machine, "forks": forks, "ratio": ratio, "scaling": scaling}, indent=1), "```", ""]
+    raw = {"machine": machine, "forks": forks, "ratio": ratio, "scaling": scaling, "by_version": list(by_version)}
+    lines += ["", "## Raw", "", "```json", json.dumps(raw, indent=1), "```", ""]
     return "\n".join(lines)
 
 
@@ -241,7 +278,8 @@ def rerender(path):
     """Write ``path`` again from the raw numbers it holds (after a change to the report's text only)."""
     text = Path(path).read_text(encoding="utf-8")
     raw = json.loads(text.split("```json\n", 1)[1].split("\n```", 1)[0])
-    Path(path).write_text(report(raw["machine"], raw["ratio"], raw["scaling"], raw.get("forks", 5)), encoding="utf-8")
+    Path(path).write_text(report(raw["machine"], raw["ratio"], raw["scaling"], raw.get("forks", 5), raw.get("by_version", ())),
+                          encoding="utf-8")
 
 
 def main():
@@ -250,6 +288,9 @@ def main():
     parser.add_argument("--ratio-tenants", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--forks", type=int, default=5)
+    parser.add_argument("--versions", default="oldest,newest",
+                        help="the ansible-core versions of tests/matrix/matrix.py to measure the ratio with too ('' for none)")
+    parser.add_argument("--build", default=os.environ.get("BUILD", str(REPO / "build")), help="where the matrix keeps its virtualenvs")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument("--rerender", action="store_true", help="only write --out again from the raw numbers it holds")
     args = parser.parse_args()
@@ -262,11 +303,12 @@ def main():
         work = Path(tmp)
         ratio = ratio_benchmark(work, args.forks, args.ratio_tenants, args.repeat)
         print(f"ratio {ratio['ratio']:.2f}", flush=True)
+        by_version = version_ratios(work, args.forks, args.ratio_tenants, args.repeat, args.versions, args.build) if args.versions else []
         scaling = []
         for scale in [int(s) for s in args.scales.split(",") if s]:
             scaling.append(scaling_benchmark(work, args.forks, scale))
             print(json.dumps(scaling[-1]), flush=True)
-    Path(args.out).write_text(report(versions(), ratio, scaling, args.forks), encoding="utf-8")
+    Path(args.out).write_text(report(versions(), ratio, scaling, args.forks, by_version), encoding="utf-8")
     print(f"wrote {args.out}")
 
 

@@ -1,0 +1,502 @@
+# -*- coding: utf-8 -*-
+# Copyright: m365.cba contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The collection on every supported ansible-core: one virtualenv per (ansible-core, Python) pair.
+
+``python tests/matrix/matrix.py run``  (``make matrix``): for each pair, a virtualenv with that ansible-core
+and the runtime requirements (requirements.txt; cached in BUILD/matrix-venvs, made again when the
+versions or the requirements change), then, against one in-process emulator:
+
+1. ``ansible-doc`` of every module, the filter and the role, and ``ansible-doc -l m365.cba``;
+2. playbooks/setup.yml on two fresh tenants, one running the modules in the controller's worker (the
+   default on a local connection) and one as module processes (host variable ``m365_cba_in_process:
+   false``): every tenant changed and set up, checked in the emulator's state;
+3. the same again with ``-e m365_cba_in_process=false``: changed=0, nothing written to Graph, every
+   module ran as a module;
+4. the same again with the default: changed=0, nothing written, no module process started;
+5. ``--check``, the two ways swapped between the tenants: changed=0, nothing written;
+6. playbooks/report.yml, one tenant each way: one ``ok`` row per tenant with the certificate that is in
+   the emulator.
+
+Which way each module ran is read from the ``-vvv`` lines of the action plugins; changed counts from
+the run_record callback of the end-to-end tests. Logs go to BUILD/matrix/<pair>/, a summary table to
+BUILD/matrix/summary.md; a failing pair fails the run and its log's tail is printed.
+
+``python tests/matrix/matrix.py sanity --only oldest,newest``  (``make matrix-sanity``): ansible-test
+sanity of the collection with the ansible-test of those pairs' ansible-core.
+
+The collection under test is the one below ANSIBLE_COLLECTIONS_PATH (make collection builds it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from e2e_support import EXCHANGE_APP, PERMISSION, LocalCertificate, TenantView  # noqa: E402  pylint: disable=wrong-import-position
+from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+
+# (ansible-core, Python): the newest patch release of every supported minor on PyPI, each on the oldest
+# Python of ours (3.11, 3.12, 3.13) it supports, plus the edges of the Python range where a minor
+# spans two of them. The requires_ansible range of meta/runtime.yml is exactly these minors.
+PAIRS = (
+    ("2.16.19", "3.11"),
+    ("2.17.14", "3.11"),
+    ("2.18.19", "3.11"),
+    ("2.19.14", "3.11"),
+    ("2.20.10", "3.12"),
+    ("2.21.5", "3.13"),
+    ("2.16.19", "3.12"),
+    ("2.19.14", "3.13"),
+)
+# Names --only accepts besides "2.19" and "2.19/3.13": the supported range's two ends.
+ALIASES = {"oldest": "2.16/3.11", "newest": "2.21/3.13"}
+
+FILTERS = ("connect_commands",)
+# Module tasks the setup role runs per tenant (a fresh run; a re-run runs the same ones).
+ROLE_MODULES = ("organization_info", "certificate", "application", "application_certificate", "service_principal",
+                "app_role_assignment", "directory_role_assignment", "app_token_info", "tenant_report")
+REPORT_MODULES = ("organization_info", "application_info")
+IN_WORKER = "running in the controller's worker process"
+AS_MODULE = "running as a module"
+UNSUPPORTED = "does not support Ansible version"
+GRAPH_WRITES = ("POST", "PATCH", "PUT", "DELETE")
+PLAYBOOK_TIMEOUT = 600
+GET_PIP = REPO / "tests" / "utils" / "place-get-pip.sh"
+
+
+class MatrixFailure(Exception):
+    """A check of one pair failed."""
+
+
+class Pair:
+    def __init__(self, core, python, build):
+        self.core = core
+        self.python = python
+        self.minor = ".".join(core.split(".")[:2])
+        self.label = f"{self.minor}-py{python}"
+        self.logdir = build / "matrix" / self.label
+        self.venv_root = build / "matrix-venvs"
+        # Host names of its two tenants: distinct per pair, so that pairs share one emulator.
+        slug = f"c{self.minor.replace('.', '')}py{python.replace('.', '')}"
+        self.tenants = (f"{slug}a", f"{slug}b")
+        self.venv = None
+        self.log = None
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.step = "virtualenv"
+
+    def bin(self, name):
+        return str(self.venv / "bin" / name)
+
+    def note(self, text):
+        with self.lock:
+            self.log.write(text if text.endswith("\n") else text + "\n")
+            self.log.flush()
+
+    def command(self, args, name, env=None, cwd=None, timeout=PLAYBOOK_TIMEOUT, check=True):
+        """Run ``args``; its output goes to <logdir>/<name>.out and the log. Returns the CompletedProcess."""
+        self.note(f"\n$ {' '.join(str(a) for a in args)}")
+        started = time.monotonic()
+        done = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd,
+                              timeout=timeout, check=False)
+        (self.logdir / f"{name}.out").write_text(done.stdout + ("\n--- stderr\n" + done.stderr if done.stderr else ""),
+                                                 encoding="utf-8")
+        self.note(f"  rc {done.returncode} in {time.monotonic() - started:.1f} s; output in {name}.out")
+        if check and done.returncode:
+            self.note(_tail(done.stdout, 40) + "\n--- stderr\n" + _tail(done.stderr, 40))
+            raise MatrixFailure(f"{name}: {args[0]} exited {done.returncode}")
+        return done
+
+
+def _tail(text, lines):
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def find_python(version):
+    """The interpreter of Python ``version`` (3.11): pyenv's own install first, then PATH."""
+    for candidate in sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")), reverse=True):
+        return candidate
+    found = shutil.which(f"python{version}")
+    if not found:
+        raise MatrixFailure(f"no Python {version} (neither ~/.pyenv/versions/{version}.* nor python{version} on PATH)")
+    return found
+
+
+def requirements():
+    """(requirement lines, constraint lines): requirements.txt, held at the versions tests/requirements.txt
+    pins for every other test, so that only ansible-core differs between the lanes."""
+    wanted = [line.strip() for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines()
+              if line.strip() and not line.startswith("#")]
+    names = {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].lower() for line in wanted}
+    pins = [line.strip() for line in (REPO / "tests" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+            if "==" in line and line.split("==")[0].strip().lower() in names]
+    return wanted, pins
+
+
+def ensure_venv(pair):
+    """The pair's virtualenv, made unless one with the same versions and requirements exists."""
+    wanted, pins = requirements()
+    key = hashlib.sha256(json.dumps([pair.core, pair.python, wanted, pins]).encode()).hexdigest()[:10]
+    venv = pair.venv_root / f"ansible-core-{pair.core}-py{pair.python}-{key}"
+    pair.venv = venv
+    marker = venv / ".installed"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run of the driver may be making the same one
+        if marker.exists() and (venv / "bin" / "ansible-playbook").exists():
+            pair.note(f"virtualenv {venv} (cached)")
+            return
+        make_venv(pair, venv, wanted, pins)
+    for stale in venv.parent.glob(f"ansible-core-{pair.core}-py{pair.python}-*"):
+        if stale.is_dir() and stale != venv:  # made for requirements that have changed since
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def make_venv(pair, venv, wanted, pins):
+    shutil.rmtree(venv, ignore_errors=True)
+    pair.command([find_python(pair.python), "-m", "venv", venv], "venv")
+    constraints = venv / "constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
+    pair.command([pair.bin("python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                  f"ansible-core=={pair.core}", "-r", REPO / "requirements.txt", "-c", constraints], "pip-install", timeout=900)
+    (venv / ".installed").write_text(json.dumps({"ansible-core": pair.core, "python": pair.python, "requirements": wanted, "pins": pins}))
+
+
+def check_requires_ansible(collection, pairs):
+    """meta/runtime.yml's requires_ansible admits exactly the ansible-core minors of the matrix (all of PAIRS,
+    whatever --only chose), and each pair's release."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    from packaging.specifiers import SpecifierSet  # pylint: disable=import-outside-toplevel
+
+    spec = SpecifierSet(yaml.safe_load((collection / "meta" / "runtime.yml").read_text(encoding="utf-8"))["requires_ansible"])
+    tested = sorted({".".join(core.split(".")[:2]) for core, _python in PAIRS}, key=lambda v: [int(x) for x in v.split(".")])
+    admitted = [f"2.{minor}" for minor in range(9, 40) if spec.contains(f"2.{minor}.0") or spec.contains(f"2.{minor}.99")]
+    problems = [f"{core} is not admitted" for core, _python in PAIRS if not spec.contains(core)]
+    if admitted != tested:
+        problems.append(f"it admits ansible-core {admitted}, the matrix tests {tested}")
+    for pair in pairs:
+        if not spec.contains(pair.core):
+            problems.append(f"{pair.core} is not admitted")
+    if problems:
+        raise SystemExit(f"meta/runtime.yml requires_ansible {spec}: {'; '.join(sorted(set(problems)))}")
+
+
+def check_versions(pair, env):
+    done = pair.command([pair.bin("python"), "-c", "import ansible, platform; print(ansible.__version__, platform.python_version())"],
+                        "versions", env=env)
+    core, python = done.stdout.split()
+    if core != pair.core or not python.startswith(pair.python + "."):
+        raise MatrixFailure(f"the virtualenv has ansible-core {core} on Python {python}, not {pair.core} on {pair.python}")
+    pair.note(f"ansible-core {core}, Python {python}")
+
+
+def check_docs(pair, env, collection):
+    """ansible-doc lists every module of the collection and documents every module, the filter and the role."""
+    modules = sorted(p.stem for p in (collection / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+    done = pair.command([pair.bin("ansible-doc"), "-l", "m365.cba"], "doc-list", env=env)
+    if UNSUPPORTED in done.stderr:
+        raise MatrixFailure(f"ansible-core {pair.core} warns: {_tail(done.stderr, 3)}")
+    listed = done.stdout
+    missing = [m for m in modules if f"m365.cba.{m} " not in listed]
+    if missing:
+        raise MatrixFailure(f"ansible-doc -l m365.cba does not list {missing}")
+    for kind, names in (("module", modules), ("filter", FILTERS), ("role", ("setup",))):
+        done = pair.command([pair.bin("ansible-doc"), "-t", kind, "--json"] + [f"m365.cba.{n}" for n in names],
+                            f"doc-{kind}", env=env)
+        docs = json.loads(done.stdout)
+        for name in names:
+            entry = docs.get(f"m365.cba.{name}") or {}
+            described = (entry.get("doc") or {}).get("short_description") if kind != "role" else \
+                (entry.get("entry_points") or {}).get("main", {}).get("short_description")
+            if not described:
+                raise MatrixFailure(f"ansible-doc -t {kind} m365.cba.{name} gives no documentation: {_tail(done.stderr, 10)}")
+
+
+class Playbooks:
+    """Runs playbooks of the collection against the emulator for one pair's tenants."""
+
+    def __init__(self, pair, emulator, collection, env):
+        self.pair = pair
+        self.emulator = emulator
+        self.collection = collection
+        self.env = env
+        self.work = pair.logdir / "work"
+        self.cert_root = self.work / "certificates"
+        self.vars_file = self.work / "vars.json"
+        values = {"m365_cba_pfx_password": hashlib.sha256(os.urandom(32)).hexdigest()[:24],
+                  "m365_cba_certificate_dir": str(self.cert_root) + "/{{ inventory_hostname }}",
+                  "m365_cba_token_cache_dir": str(self.work / "token-cache"),
+                  "m365_cba_report_dir": str(self.work / "report-files")}
+        self.work.mkdir(parents=True)
+        fd = os.open(self.vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(values, handle)
+
+    def inventory(self, as_modules):
+        hosts = {}
+        for name in self.pair.tenants:
+            bootstrap = self.emulator.tenant(name)["bootstrap"]
+            hosts[name] = {"m365_cba_tenant_id": bootstrap["tenant_id"], "m365_cba_client_id": bootstrap["client_id"],
+                           "m365_cba_client_certificate_path": bootstrap["certificate_path"]}
+            if name in as_modules:
+                hosts[name]["m365_cba_in_process"] = False
+        return {"all": {"children": {"tenants": {
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                     "m365_cba_authority_host": self.emulator.base_url, "m365_cba_graph_endpoint": self.emulator.base_url,
+                     "m365_cba_ca_bundle": self.emulator.ca_bundle},
+            "hosts": hosts}}}}
+
+    def graph_writes(self):
+        """{tenant name: Graph writes so far} in the emulator's request log."""
+        ids = {self.emulator.tenant(name)["tenant_id"]: name for name in self.pair.tenants}
+        counts = dict.fromkeys(self.pair.tenants, 0)
+        for entry in self.emulator.requests():
+            if entry.get("tenant") in ids and entry["method"] in GRAPH_WRITES and entry["path"].startswith("/v1.0/"):
+                counts[ids[entry["tenant"]]] += 1
+        return counts
+
+    def run(self, name, playbook, as_modules=(), extra=(), check=False):
+        """Run a playbook at -vvv; returns (record, stdout, Graph writes per tenant during the run)."""
+        self.pair.step = name
+        folder = self.work / name
+        folder.mkdir()
+        inventory = folder / "inventory.json"
+        inventory.write_text(json.dumps(self.inventory(as_modules), indent=1), encoding="utf-8")
+        record = folder / "record.json"
+        args = [self.pair.bin("ansible-playbook"), "-vvv", "-i", inventory, "-e", f"@{self.vars_file}",
+                *extra, self.collection / "playbooks" / playbook] + (["--check"] if check else [])
+        env = dict(self.env, M365_CBA_RUN_RECORD=str(record), ANSIBLE_LOCAL_TEMP=str(folder / "tmp"))
+        before = self.graph_writes()
+        done = self.pair.command(args, name, env=env, cwd=folder)
+        after = self.graph_writes()
+        if not record.exists():
+            raise MatrixFailure(f"{name}: the run_record callback wrote nothing")
+        return json.loads(record.read_text(encoding="utf-8")), done.stdout, {t: after[t] - before[t] for t in after}
+
+    def expect_ways(self, name, stdout, in_worker, as_modules, modules):
+        """Every module of ``modules`` ran in the worker for the hosts ``in_worker`` and as a module for
+        ``as_modules``, going by the action plugins' -vvv lines; with no host as modules, no module file
+        was packaged at all."""
+        for host in list(in_worker) + list(as_modules):
+            way, other = (IN_WORKER, AS_MODULE) if host in in_worker else (AS_MODULE, IN_WORKER)
+            lines = [line for line in stdout.splitlines() if line.startswith(f"<{host}> m365.cba.")]
+            ran = {m for m in modules if any(line.startswith(f"<{host}> m365.cba.{m}: {way}") for line in lines)}
+            wrong = [line for line in lines if other in line]
+            if ran != set(modules) or wrong:
+                raise MatrixFailure(f"{name}: on {host} expected every module '{way}'; missing {sorted(set(modules) - ran)},"
+                                    f" other way: {wrong[:3]}")
+        packaged = {m for m in modules if f"ansible_collections/m365/cba/plugins/modules/{m}.py" in stdout}
+        if not as_modules and packaged:
+            raise MatrixFailure(f"{name}: modules ran in the worker, yet module files were used: {sorted(packaged)}")
+        if as_modules and packaged != set(modules):
+            raise MatrixFailure(f"{name}: as modules, yet no module file was used for {sorted(set(modules) - packaged)}")
+
+
+def expect_stats(name, record, tenants, changed):
+    """Every tenant ran without failure; changed > 0 (changed=True) or == 0 (False)."""
+    for host in tenants:
+        stats = record["stats"].get(host)
+        if not stats:
+            raise MatrixFailure(f"{name}: no stats for {host}")
+        if stats["failures"] or stats["unreachable"]:
+            failed = [t for t in record["tasks"] if t["host"] == host and t["status"] in ("failed", "unreachable")]
+            raise MatrixFailure(f"{name}: {host} failed: {json.dumps(failed)[:1500]}")
+        if changed and not stats["changed"]:
+            raise MatrixFailure(f"{name}: a fresh run changed nothing on {host}")
+        if not changed and stats["changed"]:
+            tasks = [t["task"] for t in record["tasks"] if t["host"] == host and t["changed"]]
+            raise MatrixFailure(f"{name}: changed={stats['changed']} on {host}: {tasks}")
+
+
+def expect_no_writes(name, writes):
+    if any(writes.values()):
+        raise MatrixFailure(f"{name}: Graph writes during a run that should change nothing: {writes}")
+
+
+def expect_set_up(pair, emulator, cert_root):
+    """The emulator holds the application with the certificate on disk, consented and verified."""
+    for host in pair.tenants:
+        view = TenantView(emulator, host)
+        application = view.application(EXCHANGE_APP)
+        local = LocalCertificate(cert_root / host)
+        if local.thumbprint not in TenantView.thumbprints(application):
+            raise MatrixFailure(f"{host}: the certificate {local.thumbprint} is not on the application in the emulator")
+        (principal,) = view.service_principals(application["appId"])
+        if PERMISSION not in [value for _resource, value in view.granted_permissions(principal["id"])]:
+            raise MatrixFailure(f"{host}: {PERMISSION} is not granted in the emulator")
+        if not view.directory_roles(principal["id"]):
+            raise MatrixFailure(f"{host}: no directory role is assigned in the emulator")
+        if local.report().get("verified") is not True:
+            raise MatrixFailure(f"{host}: the role's report does not say the certificate was verified")
+    return {host: LocalCertificate(cert_root / host).thumbprint for host in pair.tenants}
+
+
+def expect_report(pair, report_dir, thumbprints):
+    import csv  # pylint: disable=import-outside-toplevel
+
+    with open(report_dir / "certificate-expiry.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    found = {(row["tenant"], row["thumbprint"], row["status"]) for row in rows}
+    wanted = {(host, thumbprints[host], "ok") for host in pair.tenants}
+    if found != wanted:
+        raise MatrixFailure(f"report.yml: rows {sorted(found)}, expected {sorted(wanted)}")
+
+
+def run_pair(pair, emulator, collection, base_env):
+    a, b = pair.tenants
+    ensure_venv(pair)
+    env = dict(base_env, PATH=f"{pair.venv / 'bin'}{os.pathsep}{base_env['PATH']}")
+    pair.step = "versions"
+    check_versions(pair, env)
+    pair.step = "ansible-doc"
+    check_docs(pair, env, collection)
+    books = Playbooks(pair, emulator, collection, env)
+
+    record, out, _writes = books.run("setup-fresh", "setup.yml", as_modules=(b,))
+    expect_stats("setup-fresh", record, pair.tenants, changed=True)
+    books.expect_ways("setup-fresh", out, in_worker=(a,), as_modules=(b,), modules=ROLE_MODULES)
+    thumbprints = expect_set_up(pair, emulator, books.cert_root)
+
+    record, out, writes = books.run("setup-again-as-modules", "setup.yml", extra=("-e", "m365_cba_in_process=false"))
+    expect_stats("setup-again-as-modules", record, pair.tenants, changed=False)
+    expect_no_writes("setup-again-as-modules", writes)
+    books.expect_ways("setup-again-as-modules", out, in_worker=(), as_modules=(a, b), modules=ROLE_MODULES)
+
+    record, out, writes = books.run("setup-again", "setup.yml")
+    expect_stats("setup-again", record, pair.tenants, changed=False)
+    expect_no_writes("setup-again", writes)
+    books.expect_ways("setup-again", out, in_worker=(a, b), as_modules=(), modules=ROLE_MODULES)
+
+    record, out, writes = books.run("setup-check", "setup.yml", as_modules=(a,), check=True)
+    expect_stats("setup-check", record, pair.tenants, changed=False)
+    expect_no_writes("setup-check", writes)
+    books.expect_ways("setup-check", out, in_worker=(b,), as_modules=(a,), modules=ROLE_MODULES)
+    if expect_set_up(pair, emulator, books.cert_root) != thumbprints:
+        raise MatrixFailure("the certificates changed on a run that should change nothing")
+
+    record, out, writes = books.run("report", "report.yml", as_modules=(b,))
+    expect_stats("report", record, pair.tenants, changed=False)
+    expect_no_writes("report", writes)
+    books.expect_ways("report", out, in_worker=(a,), as_modules=(b,), modules=REPORT_MODULES)
+    expect_report(pair, books.work / "report-files", thumbprints)
+
+
+def sanity_pair(pair, collection, base_env):
+    """ansible-test sanity with this pair's ansible-test, on a copy of its own of the collection."""
+    ensure_venv(pair)
+    env = dict(base_env, PATH=f"{pair.venv / 'bin'}{os.pathsep}{base_env['PATH']}")
+    pair.step = "sanity"
+    copy = pair.logdir / "sanity" / "ansible_collections" / "m365" / "cba"
+    shutil.rmtree(copy.parents[2], ignore_errors=True)
+    shutil.copytree(collection, copy, symlinks=True, ignore=shutil.ignore_patterns("output", "integration_config.yml"))
+    if not (copy / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(copy)], check=True)
+    pair.command(["bash", GET_PIP], "place-get-pip", env=env)
+    pair.command([pair.bin("ansible-test"), "sanity", "--venv", "--python", pair.python, "--color", "no"],
+                 "sanity", env=env, cwd=copy, timeout=1800)
+
+
+def select(only, build):
+    pairs = [Pair(core, python, build) for core, python in PAIRS]
+    if not only:
+        return pairs
+    chosen = []
+    for word in only.split(","):
+        word = ALIASES.get(word.strip(), word.strip())
+        minor, _, python = word.partition("/")
+        matches = [p for p in pairs if p.minor == minor and (not python or p.python == python)]
+        if not matches:
+            sys.exit(f"no pair {word!r} in the matrix: {', '.join(p.label for p in pairs)}")
+        chosen += [p for p in matches if p not in chosen]
+    return chosen
+
+
+def find_collection():
+    for entry in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
+        candidate = Path(entry).expanduser() / "ansible_collections" / "m365" / "cba"
+        if entry and (candidate / "playbooks" / "setup.yml").is_file():
+            return candidate
+    sys.exit("set ANSIBLE_COLLECTIONS_PATH to a directory holding ansible_collections/m365/cba (make collection builds one)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("run", "sanity"))
+    parser.add_argument("--only", default="", help="pairs, e.g. 2.19,2.20/3.12,oldest,newest (default: all)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--build", default=os.environ.get("BUILD", str(REPO / "build")))
+    args = parser.parse_args()
+    build = Path(args.build).resolve()
+    collection = find_collection()
+    pairs = select(args.only, build)
+    check_requires_ansible(collection, pairs)
+    base_env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+                    ANSIBLE_FORKS="5", ANSIBLE_COLLECTIONS_PATH=str(collection.parents[2]),
+                    ANSIBLE_CALLBACK_PLUGINS=str(REPO / "tests" / "e2e" / "callback_plugins"),
+                    ANSIBLE_CALLBACKS_ENABLED="run_record")
+    base_env.pop("VIRTUAL_ENV", None)
+    base_env.pop("PYTHONPATH", None)
+    for pair in pairs:
+        shutil.rmtree(pair.logdir / ("sanity" if args.action == "sanity" else "work"), ignore_errors=True)
+        pair.logdir.mkdir(parents=True, exist_ok=True)
+        pair.log = open(pair.logdir / f"{args.action}.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
+    started = time.monotonic()
+    results = {}
+
+    def attempt(pair, work, *work_args):
+        pair.started = time.monotonic()
+        try:
+            work(pair, *work_args)
+            results[pair.label] = ("passed", "", time.monotonic() - pair.started)
+        except Exception as error:  # pylint: disable=broad-except
+            why = str(error) if str(error).startswith(pair.step) else f"{pair.step}: {error}"
+            pair.note(f"\nFAILED at {why}")
+            results[pair.label] = ("FAILED", why, time.monotonic() - pair.started)
+        print(f"matrix {args.action}: {pair.label} {results[pair.label][0]} ({results[pair.label][2]:.0f} s)", flush=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        if args.action == "run":
+            seed = [{"name": name} for pair in pairs for name in pair.tenants]
+            with Emulator(str(build / "matrix" / "emulator"), seed=seed) as emulator:
+                list(pool.map(lambda p: attempt(p, run_pair, emulator, collection, base_env), pairs))
+        else:
+            list(pool.map(lambda p: attempt(p, sanity_pair, collection, base_env), pairs))
+    for pair in pairs:
+        pair.log.close()
+
+    lines = [f"# ansible-core matrix: {args.action}", "", "| ansible-core | Python | result | seconds | failed at |",
+             "| --- | --- | --- | --- | --- |"]
+    for pair in pairs:
+        state, why, seconds = results[pair.label]
+        lines.append(f"| {pair.core} | {pair.python} | {state} | {seconds:.0f} | {why.splitlines()[0][:160] if why else ''} |")
+    lines.append(f"\n{len(pairs)} pairs in {time.monotonic() - started:.0f} s, {args.jobs} at a time.")
+    summary = "\n".join(lines) + "\n"
+    (build / "matrix").mkdir(parents=True, exist_ok=True)
+    (build / "matrix" / f"summary-{args.action}.md").write_text(summary, encoding="utf-8")
+    failed = [p for p in pairs if results[p.label][0] != "passed"]
+    for pair in failed:
+        log = (pair.logdir / f"{args.action}.log").read_text(encoding="utf-8")
+        print(f"\n===== {pair.label}: {results[pair.label][1]}\n----- tail of {pair.logdir}/{args.action}.log\n{_tail(log, 60)}")
+    print("\n" + summary)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
