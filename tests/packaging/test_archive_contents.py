@@ -15,7 +15,7 @@ import tarfile
 
 import yaml
 
-from conftest import build, members
+from packaging_support import build, members
 
 from m365emu import Emulator
 

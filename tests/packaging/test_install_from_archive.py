@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from conftest import clean_env, run, tool
+from packaging_support import clean_env, run, tool
 
 from m365emu import Emulator, wellknown
 
