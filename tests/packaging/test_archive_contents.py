@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import tarfile
 
+import pytest
 import yaml
 
 from packaging_support import build, members
@@ -151,3 +153,19 @@ def test_archive_holds_what_users_need(archive, module_names, repo):
     with open(repo / "galaxy.yml", encoding="utf-8") as handle:
         assert "example.invalid" not in handle.read()
     assert manifest["version"] == yaml.safe_load((repo / "galaxy.yml").read_text(encoding="utf-8"))["version"]
+
+
+# Tracked files that stay out on purpose: development tooling that does not work from an installed
+# collection, and galaxy.yml (ansible-galaxy writes MANIFEST.json from it).
+NOT_SHIPPED = {"Makefile", "galaxy.yml"}
+NOT_SHIPPED_DIRS = (".ci/",)
+
+
+def test_every_tracked_file_is_shipped(archive, repo):
+    """build_ignore keeps out local state, not the collection's own files."""
+    if not (repo / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "-C", str(repo), "ls-files", "-z"], capture_output=True, check=True).stdout.decode().split("\0")
+    expected = {name for name in tracked if name and name not in NOT_SHIPPED and not name.startswith(NOT_SHIPPED_DIRS)
+                and (repo / name).is_file()}
+    assert not expected - members(archive), sorted(expected - members(archive))
