@@ -227,7 +227,7 @@ def run(gm):
         added=normalise_all(added, resource_sp),
         removed=normalise_all(to_remove, resource_sp),
         diff=gm.diff(managed_view(current, resource_sp), managed_view(result, resource_sp)),
-)
+    )
 
 
 SPEC = graph_spec(

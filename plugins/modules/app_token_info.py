@@ -167,7 +167,7 @@ def run(gm):
         validate_certs=shared.validate_certs,
         token_cache_dir="none",
         token_retry_timeout=shared.token_retry_timeout,
-)
+    )
     resource = params["resource"] or connection.cloud_info.exchange_resource
     try:
         summary, attempts, lacking_roles, lacking_wids = check_app_token(

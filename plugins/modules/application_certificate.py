@@ -311,7 +311,7 @@ def run(gm):
             gm.fail(exc, option=key_option)
         if not visible:
             gm.warn("the change was written, but Microsoft Graph still returned the previous certificates "
-                           "when this task ended; a task reading them right now may not see it yet")
+                    "when this task ended; a task reading them right now may not see it yet")
     gm.exit(
         plan.changed,
         thumbprint=thumbprint,
@@ -320,7 +320,7 @@ def run(gm):
         application={"id": (app or {}).get("id"), "app_id": (app or {}).get("appId")},
         key_credentials=summarise_all(plan.credentials, now),
         diff=gm.diff(diff_view(current), diff_view(plan.credentials)),
-)
+    )
 
 
 SPEC = graph_spec(

@@ -362,5 +362,6 @@ def run(ctx):
 def main():
     run_module(SPEC, run)
 
+
 if __name__ == "__main__":
     main()

@@ -229,7 +229,7 @@ def run(gm):
         added=normalise_all(added, definitions),
         removed=normalise_all(to_remove, definitions),
         diff=gm.diff(managed_view(current, definitions, scope), managed_view(result, definitions, scope)),
-)
+    )
 
 
 SPEC = graph_spec(
