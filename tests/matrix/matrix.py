@@ -68,7 +68,9 @@ PAIRS = (
 # Names --only accepts besides "2.19" and "2.19/3.13": the supported range's two ends.
 ALIASES = {"oldest": "2.16/3.11", "newest": "2.21/3.13"}
 
-FILTERS = ("connect_commands",)
+# Plugin folders of the collection and the plugin type ansible-doc knows them by.
+PLUGIN_FOLDERS = {"modules": "module", "filter": "filter", "inventory": "inventory", "callback": "callback",
+                  "lookup": "lookup", "test": "test"}
 # Module tasks the setup role runs per tenant (a fresh run; a re-run runs the same ones).
 ROLE_MODULES = ("organization_info", "certificate", "application", "application_certificate", "service_principal",
                 "app_role_assignment", "directory_role_assignment", "app_token_info", "tenant_report")
@@ -208,23 +210,29 @@ def check_versions(pair, env):
 
 
 def check_docs(pair, env, collection):
-    """ansible-doc lists every module of the collection and documents every module, the filter and the role."""
-    modules = sorted(p.stem for p in (collection / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+    """ansible-doc lists every module of the collection and documents every plugin (one per file, named
+    like it) and the role."""
+    kinds = {kind: sorted(p.stem for p in (collection / "plugins" / folder).glob("*.py") if not p.stem.startswith("_"))
+             for folder, kind in PLUGIN_FOLDERS.items()}
     done = pair.command([pair.bin("ansible-doc"), "-l", "m365.cba"], "doc-list", env=env)
     if UNSUPPORTED in done.stderr:
-        raise MatrixFailure(f"ansible-core {pair.core} warns: {_tail(done.stderr, 3)}")
-    listed = done.stdout
-    missing = [m for m in modules if f"m365.cba.{m} " not in listed]
+        raise MatrixFailure(f"ansible-doc warns: {_tail(done.stderr, 3)}")
+    missing = [m for m in kinds["module"] if f"m365.cba.{m} " not in done.stdout]
     if missing:
         raise MatrixFailure(f"ansible-doc -l m365.cba does not list {missing}")
-    for kind, names in (("module", modules), ("filter", FILTERS), ("role", ("setup",))):
+    kinds["role"] = ["setup"]
+    for kind, names in kinds.items():
+        if not names:
+            continue
         done = pair.command([pair.bin("ansible-doc"), "-t", kind, "--json"] + [f"m365.cba.{n}" for n in names],
                             f"doc-{kind}", env=env)
         docs = json.loads(done.stdout)
         for name in names:
             entry = docs.get(f"m365.cba.{name}") or {}
-            described = (entry.get("doc") or {}).get("short_description") if kind != "role" else \
-                (entry.get("entry_points") or {}).get("main", {}).get("short_description")
+            if kind == "role":
+                described = (entry.get("entry_points") or {}).get("main", {}).get("short_description")
+            else:
+                described = (entry.get("doc") or {}).get("short_description")
             if not described:
                 raise MatrixFailure(f"ansible-doc -t {kind} m365.cba.{name} gives no documentation: {_tail(done.stderr, 10)}")
 
@@ -420,7 +428,7 @@ def select(only, build):
     chosen = []
     for word in only.split(","):
         word = ALIASES.get(word.strip(), word.strip())
-        minor, _, python = word.partition("/")
+        minor, _slash, python = word.partition("/")
         matches = [p for p in pairs if p.minor == minor and (not python or p.python == python)]
         if not matches:
             sys.exit(f"no pair {word!r} in the matrix: {', '.join(p.label for p in pairs)}")
