@@ -139,6 +139,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+created:
+  description: Whether the application was (in check mode, would be) created by this task.
+  returned: always
+  type: bool
+  sample: false
 application:
   description: The application after the change (in check mode, as it would be). Null when absent.
   returned: always
@@ -246,7 +251,7 @@ def wanted_fields(params, current, resolver):
 def ensure_absent(gm, current):
     if current is not None and not gm.check_mode:
         delete_application(gm.client, current["id"])
-    gm.exit(current is not None, application=None, diff=gm.diff(managed_view(current), {}))
+    gm.exit(current is not None, application=None, created=False, diff=gm.diff(managed_view(current), {}))
 
 
 def ensure_present(gm, current):
@@ -263,14 +268,14 @@ def ensure_present(gm, current):
             after = after_patch({"uniqueName": params["unique_name"]}, body)
         else:
             after = upsert_application(gm.client, params["unique_name"], body)
-        gm.exit(True, application=normalise(after), diff=gm.diff({}, managed_view(after)))
+        gm.exit(True, application=normalise(after), created=True, diff=gm.diff({}, managed_view(after)))
     # The audience the application will have decides how long its name may be.
     validate_display_name(params["display_name"], params["sign_in_audience"] or current.get("signInAudience"))
     patch = desired_changes(current, wanted, params["purge_tags"], params["purge_web_redirect_uris"], params["purge_api_permissions"])
     if patch and not gm.check_mode:
         update_application(gm.client, current["id"], patch)
     after = after_patch(current, patch)
-    gm.exit(bool(patch), application=normalise(after), diff=gm.diff(managed_view(current), managed_view(after)))
+    gm.exit(bool(patch), application=normalise(after), created=False, diff=gm.diff(managed_view(current), managed_view(after)))
 
 
 def run(gm):

@@ -16,6 +16,8 @@ One emulator, one tenant per story, three runs:
   refused:   the store refuses the token: the same
   teardown:  m365_cba_setup_state absent with m365_cba_remove_stored_certificate: the secret is gone
   locallost: the local store (default) with the certificate directory deleted: fails as "lost" does
+  migrate:   set up with the local store, then switched to the vault store: the certificate directory's
+             certificate goes into the store, nothing changes in Entra ID
 - "steady" repeats "again" for restore and replace: nothing changes.
 """
 
@@ -30,8 +32,8 @@ from m365emu import Emulator
 from vault_support import (REPLACED_FAIL_TASK, STORE_TASK, UPLOAD_TASK, VAULT_VARS, key_thumbprints, make_fleet,
                            secret_path, stored_certificate, vault_env, writes)
 
-TENANTS = ("restore", "lost", "replace", "down", "refused", "teardown", "locallost")
-VAULT_TENANTS = TENANTS[:-1]
+TENANTS = ("restore", "lost", "replace", "down", "refused", "teardown", "locallost", "migrate")
+VAULT_TENANTS = TENANTS[:-2]
 
 
 def dead_address():
@@ -67,6 +69,7 @@ def story(bao, store_token, collection_dir, tmp_path_factory):
         again_hosts["down"]["m365_cba_vault_addr"] = dead_address()
         again_hosts["refused"]["m365_cba_vault_token"] = "not-a-token-of-this-store"
         again_hosts["teardown"].update(m365_cba_setup_state="absent", m365_cba_remove_stored_certificate=True)
+        again_hosts["migrate"] = dict(VAULT_VARS, m365_cba_vault_tmpdir=str(scratch))
         emu.reset_requests()
         runs["again"] = fleet.run("again", TENANTS, host_vars=again_hosts, env=env)
         writes_again = {t: writes(emu, t) for t in TENANTS}
@@ -74,13 +77,14 @@ def story(bao, store_token, collection_dir, tmp_path_factory):
                            if r.get("tenant") == emu.tenant(t)["tenant_id"] and r["path"].startswith("/v1.0/")] for t in TENANTS}
         scratch_again = sorted(p.name for p in scratch.iterdir())
         states["again"] = {t: key_thumbprints(emu, t) for t in TENANTS}
-        stored["again"] = {t: bao.read(secret_path(t)) for t in VAULT_TENANTS}
+        stored["again"] = {t: bao.read(secret_path(t)) for t in VAULT_TENANTS + ("migrate",)}
         metadata_again = {t: bao.metadata(secret_path(t)) for t in VAULT_TENANTS}
 
         emu.reset_requests()
-        runs["steady"] = fleet.run("steady", ["restore", "replace"], host_vars=vault_hosts, env=env)
-        writes_steady = {t: writes(emu, t) for t in ("restore", "replace")}
-        stored["steady"] = {t: bao.read(secret_path(t)) for t in ("restore", "replace")}
+        steady_hosts = dict(vault_hosts, migrate=again_hosts["migrate"])
+        runs["steady"] = fleet.run("steady", ["restore", "replace", "migrate"], host_vars=steady_hosts, env=env)
+        writes_steady = {t: writes(emu, t) for t in ("restore", "replace", "migrate")}
+        stored["steady"] = {t: bao.read(secret_path(t)) for t in ("restore", "replace", "migrate")}
         yield {"runs": runs, "states": states, "stored": stored, "writes_again": writes_again,
                "writes_steady": writes_steady, "metadata_again": metadata_again, "fleet": fleet, "emu": emu,
                "graph_again": graph_again, "paths_setup": paths_setup, "scratch_again": scratch_again,
@@ -116,7 +120,8 @@ def test_no_temporary_directory_is_left(story):
     run = story["runs"]["again"]
     made = [r for r in run.results if r["task"].endswith("Make a private directory for the stored certificate")
             and r["status"] == "ok"]
-    assert len(made) == len(VAULT_TENANTS) - 1, "the runs made no private directories to check"  # teardown makes none
+    # Teardown makes none; the tenant moving to the store makes one.
+    assert len(made) == len(VAULT_TENANTS), "the runs made no private directories to check"
     assert story["scratch_again"] == [] and story["scratch_end"] == [], (story["scratch_again"], story["scratch_end"])
 
 
@@ -133,7 +138,7 @@ def test_lost_everywhere_fails_by_default_and_changes_nothing(story):
     again = story["runs"]["again"]
     assert again.recap["lost"]["failed"] == 1, again.describe()
     (failure,) = again.failures("lost")
-    assert "its private key is found neither in the certificate store" in failure, failure
+    assert "its private key is found neither in " in failure and " nor in the certificate store http://127.0.0.1:" in failure, failure
     assert secret_path("lost") in failure and story["states"]["setup"]["lost"][0] in failure
     assert "m365_cba_replace_lost_certificate=true" in failure
     assert story["writes_again"]["lost"] == []
@@ -191,10 +196,19 @@ def test_teardown_removes_the_secret_when_asked(story):
     assert story["metadata_again"]["teardown"] is None, "the secret (or its metadata) is still in the store"
 
 
+def test_moving_to_the_store_takes_the_local_certificate(story):
+    again = story["runs"]["again"]
+    assert again.recap["migrate"]["failed"] == 0, again.describe()
+    assert again.changed_tasks("migrate") == [f"m365.cba.setup : {STORE_TASK}"], again.changed_tasks("migrate")
+    assert story["writes_again"]["migrate"] == []
+    assert story["states"]["again"]["migrate"] == story["states"]["setup"]["migrate"]
+    assert [_stored_thumbprint(story["stored"]["again"]["migrate"])] == story["states"]["setup"]["migrate"]
+
+
 def test_steady_run_changes_nothing(story):
     steady = story["runs"]["steady"]
     assert steady.rc == 0, steady.describe()
-    for tenant in ("restore", "replace"):
+    for tenant in ("restore", "replace", "migrate"):
         assert steady.recap[tenant]["changed"] == 0, (tenant, steady.changed_tasks(tenant))
         assert story["writes_steady"][tenant] == []
         assert story["stored"]["steady"][tenant] == story["stored"]["again"][tenant]
