@@ -96,26 +96,26 @@ def upsert_service_principal(client, app_id, body):
     creates a second service principal.
 
     Graph's 201 answer is a partial object (serviceprincipal-upsert: no ``servicePrincipalType``,
-    no ``notes``, ``tags`` not necessarily as sent), so the principal is read back in every case.
-    Should the read never find it within the replication timeout, the 201 body is completed with
-    what was sent instead.
+    no ``notes``, and what was sent is not necessarily reflected), so it is completed with what was
+    sent (:func:`completed`), which costs no request. A 204 (it existed already: created
+    concurrently, or a retry after a lost answer) or a 201 without an ``id`` is read back.
     """
     response = client.request("PATCH", sp_path(app_id), body=body, headers=PREFER_CREATE, retry_on=is_replication_lag)
-    # 204: it already existed (created concurrently, or a retry after a lost answer). Read it back too.
-    found = find_service_principal(client, app_id, wait_for_replication=True)
-    if found is not None or response.status != 201 or not response.body:
-        return found
-    return completed(response.body, body)
+    if response.status == 201 and isinstance(response.body, dict) and response.body.get("id"):
+        return completed(response.body, body)
+    return find_service_principal(client, app_id, wait_for_replication=True)
 
 
 def completed(created, body):
-    """The 201 body of the upsert with what was sent laid over it; a principal created for an
-    application by its appId is of type ``Application``."""
+    """The upsert's 201 body with what was sent laid over it. A principal created for an application
+    by its appId is of type ``Application`` and has no notes unless they were sent; tags not sent are
+    the ones Graph answered with (those the principal took from its application)."""
     sp = dict(created)
     sp.update(body)
-    sp.setdefault("servicePrincipalType", "Application")
+    sp["servicePrincipalType"] = created.get("servicePrincipalType") or "Application"
     for field, default in (("tags", []), ("notes", None), ("appRoleAssignmentRequired", False)):
-        sp.setdefault(field, default)
+        if sp.get(field) is None:
+            sp[field] = default
     return sp
 
 

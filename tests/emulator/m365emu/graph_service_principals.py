@@ -65,10 +65,10 @@ def _new_service_principal(ctx, app_id, body):
     return sp
 
 
-def upsert_answer(sp, publisher_name):
+def upsert_answer(sp, publisher_name, tags):
     """The 201 body of the upsert, shaped like serviceprincipal-upsert.md's example (v1.0): a partial
     object without servicePrincipalType, notes or description, with ``api`` and ``publishedPermissionScopes``
-    in their older form, and ``tags`` as the example shows them (``[]``), whatever was sent."""
+    in their older form, and ``tags`` as the principal took them from its application, not as sent."""
     return {
         "id": sp["id"], "deletedDateTime": None, "accountEnabled": sp["accountEnabled"],
         "appDisplayName": sp["appDisplayName"], "appId": sp["appId"], "applicationTemplateId": None,
@@ -80,7 +80,7 @@ def upsert_answer(sp, publisher_name):
         "preferredTokenSigningKeyThumbprint": None, "publisherName": publisher_name, "replyUrls": list(sp["replyUrls"]),
         "samlMetadataUrl": None, "samlSingleSignOnSettings": None,
         "servicePrincipalNames": list(sp["servicePrincipalNames"]), "signInAudience": sp["signInAudience"],
-        "tags": [], "addIns": [], "api": {"resourceSpecificApplicationPermissions": []},
+        "tags": list(tags), "addIns": [], "api": {"resourceSpecificApplicationPermissions": []},
         "appRoles": [dict(r) for r in sp["appRoles"]], "info": dict(sp["info"]), "keyCredentials": [],
         "publishedPermissionScopes": [dict(s) for s in sp.get("oauth2PermissionScopes") or []],
         "passwordCredentials": [],
@@ -101,7 +101,9 @@ def update_service_principal(ctx):
                          if sp["appId"].lower() == value.lower()), None)
         if existing is None:
             sp = _new_service_principal(ctx, value, body)
-            return ctx.entity("servicePrincipals/$entity", upsert_answer(sp, ctx.tenant.display_name), status=201)
+            app = next(a for a in ctx.tenant.read_all("applications") if a["appId"].lower() == value.lower())
+            answer = upsert_answer(sp, ctx.tenant.display_name, app.get("tags") or [])
+            return ctx.entity("servicePrincipals/$entity", answer, status=201)
         current = existing
     else:
         current = ctx.tenant.primary("servicePrincipals", _service_principal(ctx)["id"])

@@ -144,7 +144,8 @@ def test_service_principal_upsert_answers_the_documented_partial_body(graph):
     body = created.json()
     assert set(body) == UPSERT_201_MEMBERS
     assert body["@odata.context"].endswith("$metadata#servicePrincipals/$entity")
-    assert "servicePrincipalType" not in body and body["tags"] == [] and body["appId"] == app["appId"]
+    # tags as the principal took them from its application, not as sent
+    assert "servicePrincipalType" not in body and body["tags"] == ["from-app"] and body["appId"] == app["appId"]
     stored = client.get(path).json()
     assert (stored["servicePrincipalType"], stored["tags"], stored["notes"]) == ("Application", ["sent"], "n")
     assert stored["id"] == body["id"]

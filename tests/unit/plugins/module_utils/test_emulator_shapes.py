@@ -54,16 +54,23 @@ def certificate(common_name, days=90):
 
 
 # ---------------------------------------------------------------- the service principal upsert
-def test_new_service_principal_is_returned_whole(emu):
+@pytest.mark.parametrize("body, tags", [
+    ({"tags": ["m365-cba"], "notes": "managed"}, ["m365-cba"]),
+    ({}, ["from-app"]),  # a new principal takes its application's tags
+])
+def test_new_service_principal_is_returned_whole(emu, body, tags):
     client = client_for(emu)
     app = client.post("/applications", {"displayName": "sp-shape", "tags": ["from-app"]})
-    sp = normalise(upsert_service_principal(client, app["appId"], {"tags": ["m365-cba"], "notes": "managed"}))
+    emu.reset_requests()
+    sp = normalise(upsert_service_principal(client, app["appId"], body))
     stored = emu.state("tenant01")["tenants"][0]["servicePrincipals"]
     (created,) = [s for s in stored if s["appId"] == app["appId"]]
-    assert sp == {"id": created["id"], "app_id": app["appId"], "display_name": "sp-shape", "tags": ["m365-cba"],
-                  "notes": "managed", "app_role_assignment_required": False, "service_principal_type": "Application"}
-    routes = [r["route"] for r in emu.requests() if r["path"].startswith("/v1.0/servicePrincipals")]
-    assert routes == ["PATCH /v1.0/servicePrincipals(appId={appId})", "GET /v1.0/servicePrincipals(appId={appId})"]
+    assert sp == {"id": created["id"], "app_id": app["appId"], "display_name": "sp-shape", "tags": tags,
+                  "notes": body.get("notes"), "app_role_assignment_required": False,
+                  "service_principal_type": "Application"}
+    assert (created["tags"], created["notes"], created["servicePrincipalType"]) == (tags, body.get("notes"), "Application")
+    assert [r["route"] for r in emu.requests() if "/token" not in r["route"]] == [
+        "PATCH /v1.0/servicePrincipals(appId={appId})"]
 
 
 # ---------------------------------------------------------------- keyCredentials as Graph writes them

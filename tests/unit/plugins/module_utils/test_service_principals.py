@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.m365.cba.plugins.module_utils._graph import RetryPolicy
 from ansible_collections.m365.cba.plugins.module_utils._service_principals import (
     SP_SELECT,
     PrincipalError,
@@ -92,11 +91,11 @@ def test_upsert_rides_out_replication_lag_and_returns_the_created_object():
         graph_error(400, "Request_BadRequest", LAG),
         graph_error(404, "Request_ResourceNotFound", "not found"),
         response(201, UPSERT_201),
-        response(200, SP),
     ])
-    assert upsert_service_principal(client, APP_ID, {"tags": ["a"]}) == SP
-    assert [c["method"] for c in session.calls] == ["PATCH"] * 3 + ["GET"]
-    assert all(c["headers"]["Prefer"] == "create-if-missing" for c in session.calls[:3])
+    sp = upsert_service_principal(client, APP_ID, {"tags": ["a"]})
+    assert (sp["id"], sp["tags"], sp["servicePrincipalType"]) == (UPSERT_201["id"], ["a"], "Application")
+    assert [c["method"] for c in session.calls] == ["PATCH"] * 3
+    assert all(c["headers"]["Prefer"] == "create-if-missing" for c in session.calls)
     assert session.calls[0]["body"] == {"tags": ["a"]}
 
 
@@ -118,25 +117,25 @@ UPSERT_201 = {
 }
 
 
-def test_created_principal_is_read_back_whole_not_taken_from_the_partial_201():
-    stored = dict(SP, id=UPSERT_201["id"], displayName="My app instance", tags=["m365-cba"], notes="n")
-    client, session = scripted([response(201, UPSERT_201), response(200, stored)])
+def test_created_principal_is_the_partial_201_completed_with_what_was_sent():
+    client, session = scripted([response(201, UPSERT_201)])
     sp = normalise(upsert_service_principal(client, APP_ID, {"tags": ["m365-cba"], "notes": "n"}))
     assert sp == {"id": UPSERT_201["id"], "app_id": APP_ID, "display_name": "My app instance", "tags": ["m365-cba"],
                   "notes": "n", "app_role_assignment_required": False, "service_principal_type": "Application"}
+    assert [c["method"] for c in session.calls] == ["PATCH"]  # no request more than before
+
+
+def test_created_principal_without_options_keeps_what_graph_answered():
+    client, dummy = scripted([response(201, dict(UPSERT_201, tags=["from-app"]))])
+    sp = normalise(upsert_service_principal(client, APP_ID, {}))
+    assert (sp["tags"], sp["notes"], sp["service_principal_type"]) == (["from-app"], None, "Application")
+
+
+def test_a_201_without_an_id_is_read_back():
+    client, session = scripted([response(201, {}), response(200, SP)])
+    assert upsert_service_principal(client, APP_ID, {"tags": ["a"]}) == SP
     assert [c["method"] for c in session.calls] == ["PATCH", "GET"]
     assert session.calls[1]["params"] == {"$select": SP_SELECT}
-
-
-def test_created_principal_that_never_shows_is_completed_with_what_was_sent():
-    not_yet = graph_error(404, "Request_ResourceNotFound", "not found")
-    client, session, clock = scripted_client([response(201, UPSERT_201)] + [not_yet] * 20,
-                                             policy=RetryPolicy(lag_timeout=5.0))
-    sp = normalise(upsert_service_principal(client, APP_ID, {"tags": ["m365-cba"], "notes": "n"}))
-    assert sp == {"id": UPSERT_201["id"], "app_id": APP_ID, "display_name": "My app instance", "tags": ["m365-cba"],
-                  "notes": "n", "app_role_assignment_required": False, "service_principal_type": "Application"}
-    assert session.calls[0]["method"] == "PATCH" and {c["method"] for c in session.calls[1:]} == {"GET"}
-    assert sum(clock.sleeps) <= 5.0
 
 
 def test_upsert_of_an_existing_one_reads_it_back():
