@@ -133,5 +133,3 @@ def test_a_password_inside_the_thumbprint_fails_instead_of_a_masked_thumbprint(r
     assert result["failed"] is True
     assert result["msg"].startswith("pfx_password: the PFX password occurs inside the returned thumbprint")
     assert "********" not in json.dumps(result) and "thumbprint" not in {k for k in result if k != "msg"}
-
-

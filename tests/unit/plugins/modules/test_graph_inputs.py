@@ -106,8 +106,8 @@ def test_pem_bundle_of_two_certificates_is_refused_naming_the_option(emu, run_mo
 def test_certificate_not_valid_yet_is_uploaded_with_a_warning(emu, run_module, capsys):
     app = run_module(application, dict(connection(emu), unique_name="it-inputs-future", display_name="future"))
     starts = (now() + datetime.timedelta(days=3)).replace(microsecond=0)
-    result = run_module(application_certificate, dict(connection(emu), unique_name="it-inputs-future",
-                                                       certificate_content=pem(starts)))
+    args = dict(connection(emu), unique_name="it-inputs-future", certificate_content=pem(starts))
+    result = run_module(application_certificate, args)
     assert result.get("failed") is not True, result
     assert app["application"]["app_id"]
     warnings = [warning_text(w) for w in result.get("warnings") or []]
@@ -116,8 +116,7 @@ def test_certificate_not_valid_yet_is_uploaded_with_a_warning(emu, run_module, c
     warnings += [line.split("[WARNING]: ", 1)[1] for line in capsys.readouterr().err.splitlines() if "[WARNING]: " in line]
     assert any(w.startswith("certificate_content: the certificate is not valid before ") for w in warnings), result.get("warnings")
     # A certificate valid now gets no warning.
-    valid = run_module(application_certificate, dict(connection(emu), unique_name="it-inputs-future",
-                                                     certificate_content=pem(now() - datetime.timedelta(days=1))))
+    valid = run_module(application_certificate, dict(args, certificate_content=pem(now() - datetime.timedelta(days=1))))
     # (A module process run twice in one Python process may repeat the first run's warning: nothing new.)
     again = [warning_text(w) for w in valid.get("warnings") or []]
     again += [line for line in capsys.readouterr().err.splitlines() if "[WARNING]: " in line]
