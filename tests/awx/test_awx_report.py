@@ -2,17 +2,22 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""playbooks/report.yml: one certificate-expiry report (CSV and Markdown) across tenants, read-only.
+"""playbooks/report.yml: one certificate-expiry report (CSV and Markdown) across the tenants of the run, read-only,
+and a run that fails when a certificate is expired or expires soon.
 
-The end-to-end test sets up two of three emulator tenants with the role (certificates of different
-lifetimes), runs the report and checks its rows against the emulator's own state, and that the report
-sent nothing but reads. The second test feeds the report's writing play made-up tenant data to cover
-every status, the order and the CSV quoting without an emulator.
+The end-to-end tests set up two of three emulator tenants with the role (certificates of different
+lifetimes), run the report and check its rows against the emulator's own state, that the report sent
+nothing but reads, that the run fails naming the tenant whose certificate expires within
+m365_cba_report_fail_within_days and succeeds when none does, that --limit reports and judges only the
+limited tenants in a file of their own, and that AWX job slices (hosts split as AWX splits them) write
+separate parts. The last test feeds the report made-up tenant data (the reading tasks skipped by their tag)
+to cover every status, the order, the CSV quoting and the failure messages without an emulator.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -29,11 +34,16 @@ PLAYBOOKS = os.path.join(REPO, "playbooks")
 COLUMNS = ["tenant", "organization", "app", "app_id", "thumbprint", "expires", "days_left", "status"]
 
 
-def run_playbook(env, *args, cwd=None):
+def run_playbook(env, *args, cwd=None, rc=0):
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), *args]
     result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == rc, result.stdout[-6000:] + result.stderr[-3000:]
     return result.stdout
+
+
+def failures(stdout):
+    """{host: msg} of the failed tasks, as the default callback prints them."""
+    return {host: json.loads(body)["msg"] for host, body in re.findall(r"^fatal: \[(\S+)\]: FAILED! => (\{.*\})$", stdout, re.M)}
 
 
 def recap(stdout):
@@ -63,9 +73,10 @@ def emulator(tmp_path_factory):
         yield emu
 
 
-def test_report_across_tenants(emulator, ansible_env, tmp_path):
-    # Inventory: the emulator's, with certificates of different lifetimes in tenant01 and tenant02;
-    # tenant03 is never set up.
+@pytest.fixture(scope="module")
+def report_setup(emulator, tmp_path_factory, ansible_env):
+    """tenant01 with a 400-day certificate, tenant02 with a 20-day one, tenant03 never set up."""
+    tmp_path = tmp_path_factory.mktemp("report")
     with open(os.path.join(emulator.state_dir, "inventory.yml"), encoding="utf-8") as handle:
         inventory = yaml.safe_load(handle)
     hosts = inventory["all"]["children"]["tenants"]["hosts"]
@@ -81,24 +92,32 @@ def test_report_across_tenants(emulator, ansible_env, tmp_path):
     vars_path = subprocess.run(
         [sys.executable, os.path.join(REPO, "tests", "utils", "demo_vars.py"), str(tmp_path), str(tmp_path / "certificates")],
         capture_output=True, text=True, check=True).stdout.strip()
-
     run_playbook(ansible_env, "-i", str(setup_inventory_path), "-e", "@" + vars_path, "--limit", "tenant01,tenant02",
                  os.path.join(PLAYBOOKS, "setup.yml"))
+    return {"inventory": inventory_path, "vars": vars_path, "hosts": sorted(hosts)}
 
+
+def report_args(report_setup, *args):
+    return ["-i", str(report_setup["inventory"]), "-e", "@" + report_setup["vars"], *args, os.path.join(PLAYBOOKS, "report.yml")]
+
+
+def test_report_across_tenants(emulator, ansible_env, tmp_path, report_setup):
     emulator.reset_requests()
     workdir = tmp_path / "work"
     workdir.mkdir()
-    stdout = run_playbook(ansible_env, "-i", str(inventory_path), "-e", "@" + vars_path,
-                          os.path.join(PLAYBOOKS, "report.yml"), cwd=str(workdir))
+    # tenant02's certificate expires within the default 30 days: the run fails, naming it, after writing the report.
+    stdout = run_playbook(ansible_env, *report_args(report_setup), cwd=str(workdir), rc=2)
 
-    # Read only: the emulator saw GETs and token requests, nothing else, and the play changed nothing.
+    # Read only: the emulator saw GETs and token requests, nothing else, and the play changed nothing in a tenant.
     log = emulator.requests()
     assert log, "the report read nothing"
     assert writes(log) == []
     assert set(emulator.counters()["routes"]) and all(
         route.startswith("GET ") or route.endswith("/token") for route in emulator.counters()["routes"])
+    assert recap(stdout)["tenant02"]["failed"] == 1
     for tenant in ("tenant01", "tenant02", "tenant03"):
         assert recap(stdout)[tenant]["changed"] == 0
+    for tenant in ("tenant01", "tenant03"):
         assert recap(stdout)[tenant]["failed"] == 0
 
     # The default directory is ./m365-cba-report (relative to where the playbook runs).
@@ -124,9 +143,85 @@ def test_report_across_tenants(emulator, ansible_env, tmp_path):
     table = markdown_rows(workdir / "m365-cba-report" / "certificate-expiry.md")
     assert table == [[r[c] for c in COLUMNS] for r in rows]
 
+    # The failure names the tenant, the certificate and its expiry; nothing else fails.
+    found = failures(stdout)
+    assert list(found) == ["tenant02"]
+    assert found["tenant02"] == (f"tenant02: the certificate {rows[1]['thumbprint']} of {UNIQUE_NAME} expires on "
+                                 f"{rows[1]['expires']}, in {rows[1]['days_left']} days (m365_cba_report_fail_within_days: 30)")
+    assert "Failing (expired, expiring within 30 days, or unreadable): tenant02" in stdout
+
+
+def test_healthy_tenants_pass(ansible_env, tmp_path, report_setup):
+    """With a window below tenant02's 18 or 19 days left, nothing is due: the run succeeds and still reports."""
+    stdout = run_playbook(ansible_env, *report_args(report_setup, "-e", "m365_cba_report_fail_within_days=10",
+                                                    "-e", f"m365_cba_report_dir={tmp_path}"))
+    assert failures(stdout) == {}
+    assert all(counts["failed"] == 0 for counts in recap(stdout).values())
+    dummy, rows = read_csv(tmp_path / "certificate-expiry.csv")
+    assert [r["tenant"] for r in rows] == ["tenant03", "tenant02", "tenant01"]
+    assert "Nothing expires within 10 days." in stdout
+
+
+def part_name(tenants):
+    return "part-" + hashlib.sha1(",".join(sorted(tenants)).encode()).hexdigest()[:12]
+
+
+def test_limit_reports_and_judges_only_the_limited_tenants(ansible_env, tmp_path, report_setup):
+    whole = tmp_path / "certificate-expiry.csv"
+    whole.write_text("the report of every tenant, from an earlier run\n", encoding="utf-8")
+
+    # Without tenant02 (whose certificate is due): a green run, a part file with only the two tenants.
+    stdout = run_playbook(ansible_env, *report_args(report_setup, "--limit", "tenant01,tenant03",
+                                                    "-e", f"m365_cba_report_dir={tmp_path}"))
+    assert sorted(recap(stdout)) == ["tenant01", "tenant03"]
+    part = tmp_path / f"certificate-expiry.{part_name(['tenant01', 'tenant03'])}.csv"
+    dummy, rows = read_csv(part)
+    assert [(r["tenant"], r["status"]) for r in rows] == [("tenant03", "missing"), ("tenant01", "ok")]
+    md = (tmp_path / f"certificate-expiry.{part_name(['tenant01', 'tenant03'])}.md").read_text(encoding="utf-8")
+    assert "covers 2 of the 3 tenants" in md
+    assert whole.read_text(encoding="utf-8") == "the report of every tenant, from an earlier run\n"
+
+    # Only tenant02: red, and its own part.
+    stdout = run_playbook(ansible_env, *report_args(report_setup, "--limit", "tenant02",
+                                                    "-e", f"m365_cba_report_dir={tmp_path}"), rc=2)
+    assert list(failures(stdout)) == ["tenant02"]
+    dummy, rows = read_csv(tmp_path / f"certificate-expiry.{part_name(['tenant02'])}.csv")
+    assert [(r["tenant"], r["status"]) for r in rows] == [("tenant02", "renew soon")]
+    assert sorted(path.name for path in tmp_path.glob("*.csv")) == sorted([
+        "certificate-expiry.csv", f"certificate-expiry.{part_name(['tenant01', 'tenant03'])}.csv",
+        f"certificate-expiry.{part_name(['tenant02'])}.csv"])
+
+
+def test_awx_job_slices_write_separate_parts(ansible_env, tmp_path, report_setup):
+    """As AWX slices a job: hosts ordered by name, slice n gets hosts[n-1::count], in an inventory of its own
+    (awx/main/models/inventory.py get_sliced_hosts), and each slice runs as a job of one workflow job."""
+    with open(report_setup["inventory"], encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    hosts = inventory["all"]["children"]["tenants"]["hosts"]
+    names = sorted(hosts)
+    parts = {}
+    for number in (1, 2):
+        sliced = names[number - 1::2]
+        slice_inventory = {"all": {"children": {"tenants": {"vars": inventory["all"]["children"]["tenants"]["vars"],
+                                                            "hosts": {name: hosts[name] for name in sliced}}}}}
+        path = tmp_path / f"slice{number}.yml"
+        path.write_text(yaml.safe_dump(slice_inventory), encoding="utf-8")
+        run_playbook(ansible_env, "-i", str(path), "-e", "@" + report_setup["vars"], "-e", f"m365_cba_report_dir={tmp_path}",
+                     "-e", "awx_workflow_job_id=41", "-e", f"awx_job_id={41 + number}",
+                     os.path.join(PLAYBOOKS, "report.yml"), rc=2 if "tenant02" in sliced else 0)
+        parts[number] = sliced
+    files = sorted(path.name for path in tmp_path.glob("certificate-expiry*.csv"))
+    assert files == sorted(f"certificate-expiry.{part_name(sliced)}.csv" for sliced in parts.values())
+    seen = []
+    for sliced in parts.values():
+        dummy, rows = read_csv(tmp_path / f"certificate-expiry.{part_name(sliced)}.csv")
+        assert sorted({r["tenant"] for r in rows}) == sorted(sliced)
+        seen += [r["tenant"] for r in rows]
+    assert sorted(seen) == names
+
 
 def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
-    """The writing play alone (limit localhost), on made-up results of the reading play."""
+    """The report's writing and judging tasks on made-up results of its reading tasks."""
     def credential(thumbprint, end, days, expired=False):
         return {"thumbprint": thumbprint, "end_date_time": end, "days_to_expiry": days, "expired": expired}
 
@@ -144,13 +239,15 @@ def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
                         renew_before=10),
         "echo": {},
     }
-    localhost = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"hosts": {"localhost": localhost}, "children": {"tenants": {"hosts": hosts}}}}
+    for values in hosts.values():
+        values.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    inventory = {"all": {"children": {"tenants": {"hosts": hosts}}}}
     inventory_path = tmp_path / "inventory.json"
     inventory_path.write_text(json.dumps(inventory), encoding="utf-8")
     report_dir = tmp_path / "out"
-    run_playbook(ansible_env, "-i", str(inventory_path), "--limit", "localhost", "-e", f"m365_cba_report_dir={report_dir}",
-                 os.path.join(PLAYBOOKS, "report.yml"))
+    # The reading tasks are skipped by their tag: the tenants' data is the made-up m365_cba_report_tenant.
+    stdout = run_playbook(ansible_env, "-i", str(inventory_path), "--skip-tags", "m365_cba_report_read",
+                          "-e", f"m365_cba_report_dir={report_dir}", os.path.join(PLAYBOOKS, "report.yml"), rc=2)
 
     header, rows = read_csv(report_dir / "certificate-expiry.csv")
     assert header == COLUMNS
@@ -167,3 +264,14 @@ def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
     assert rows[0]["app_id"] == "" and rows[1]["app_id"] == "id-c"
     table = markdown_rows(report_dir / "certificate-expiry.md")
     assert [line[2] for line in table] == [r["app"] for r in rows]
+
+    # Expired, expiring within 30 days (whatever the tenant's renewal window), unreadable: each fails its tenant.
+    assert failures(stdout) == {
+        "alpha": "alpha: the certificate AA02 of app-a expired on 2020-01-01T00:00:00Z",
+        "bravo": "bravo: the certificate BB01 of app-b expires on 2026-12-10T08:00:00Z, in 13 days "
+                 "(m365_cba_report_fail_within_days: 30)",
+        "delta": "delta: the certificate DD01 of app-d expires on 2026-12-20T08:00:00Z, in 23 days "
+                 "(m365_cba_report_fail_within_days: 30)",
+        "echo": "echo: could not be read (no data was read)",
+    }
+    assert recap(stdout)["charlie"]["failed"] == 0  # missing fails nothing
