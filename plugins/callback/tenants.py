@@ -164,6 +164,7 @@ class _Tenant:
         self.failed_task = None
         self.failed_play = None
         self.message = None
+        self.failures = []         # (task, message, play) of every failure, in order
         self.result = None         # m365_cba_result of the setup role, when it was set
         self.line = None
 
@@ -193,6 +194,7 @@ class CallbackModule(CallbackBase):
         self._play_name = None
         self._play_hosts_all = []  # the current play's hosts after --limit
         self._play_hosts = []      # those of them not listed by an earlier play
+        self._batch_hosts = set()  # the hosts that answered in the current serial batch
         self._play_printed = 0
         self._plays = []
         self._started = time.time()
@@ -273,10 +275,17 @@ class CallbackModule(CallbackBase):
         hosts = self._play_host_names(play)
         if self._play_name is not None and name == self._play_name and hosts is not None and \
                 sorted(hosts) == sorted(self._play_hosts_all):
-            return  # the next serial batch of the same play: the count goes on
+            # The next serial batch of the same play: the tenants of the batch that ended get their lines, and the
+            # count goes on.
+            for host in self._play_hosts:
+                if host in self._batch_hosts and self._tenant(host).index is None:
+                    self._print_line(self._tenant(host))
+            self._batch_hosts = set()
+            return
         self._settle_play()
         self._play_name = name
         self._play_hosts_all = list(hosts or [])
+        self._batch_hosts = set()
         self._play_hosts = [host for host in self._play_hosts_all if self._tenant(host).index is None]
         self._play_printed = 0
         self._plays.append({"name": name, "hosts": len(self._play_hosts_all), "new_hosts": len(self._play_hosts)})
@@ -303,6 +312,7 @@ class CallbackModule(CallbackBase):
             if tenant.index is None:
                 self._play_hosts.append(name)
         tenant.results += 1
+        self._batch_hosts.add(name)
         data = _result_dict(result)
         for warning in _warnings(result, data):
             self._display.warning(f"{name}: {warning}")
@@ -351,10 +361,15 @@ class CallbackModule(CallbackBase):
         self._fail(tenant, result, failure_message(data))
 
     def _fail(self, tenant, result, message):
+        task = _task_name(result)
+        tenant.failures.append((task, message, self._play_name))
         if tenant.failed:
-            return  # the first failure is the one that stopped the tenant
+            # Failed again after a block's rescue or in an always section: shown, without a count. The totals
+            # name the failure that was not rescued.
+            self._display.display(f"{tenant.name}: FAILED at '{task}': {message}", color="bright red")
+            return
         tenant.failed = True
-        tenant.failed_task = _task_name(result).strip()
+        tenant.failed_task = task
         tenant.failed_play = self._play_name
         tenant.message = message
         self._print_line(tenant)
@@ -365,11 +380,15 @@ class CallbackModule(CallbackBase):
         for name in sorted(getattr(stats, "processed", {}) or {}):
             tenant = self._tenant(name)
             summary = stats.summarize(name)
-            if (summary.get("failures") or summary.get("unreachable")) and not tenant.failed:
+            rescued = summary.get("rescued") or 0
+            if summary.get("failures") or summary.get("unreachable"):
+                if rescued and len(tenant.failures) > rescued:
+                    # The first failures were rescued (in order); the first one after them stopped the tenant.
+                    tenant.failed_task, tenant.message, tenant.failed_play = tenant.failures[rescued]
                 tenant.failed = True
                 tenant.failed_task = tenant.failed_task or "(unknown task)"
                 tenant.message = tenant.message or "(failed without a message)"
-            elif tenant.failed and summary.get("rescued") and not summary.get("failures"):
+            elif tenant.failed and rescued:
                 tenant.failed = False
             if tenant.index is None and tenant.line is None:
                 tenant.line = f"{name}: {self._outcome(tenant)}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,64 @@ def test_the_callback_on_other_ansible_core_versions(first, collection, workdir,
     assert "| failed 1 |" in completed.stdout
     assert document["tenants"]["refused"]["failed_task"] == FAILED_TASK
     assert document["totals"]["tenants"] == 2
+
+
+RESCUE_PLAYBOOK = """\
+- name: Tenants of every kind
+  hosts: tenants
+  gather_facts: false
+  serial: 2
+  tasks:
+    - name: Change something on alpha
+      ansible.builtin.debug:
+        msg: working
+      changed_when: inventory_hostname == 'alpha'
+      when: inventory_hostname != 'delta'
+
+    - name: A block whose failure is rescued
+      when: inventory_hostname in ['bravo', 'charlie']
+      block:
+        - name: Fail first
+          ansible.builtin.fail:
+            msg: the first failure, rescued
+      rescue:
+        - name: Rescue it
+          ansible.builtin.debug:
+            msg: rescued
+
+    - name: Fail charlie for good
+      ansible.builtin.fail:
+        msg: the failure that counts
+      when: inventory_hostname == 'charlie'
+"""
+
+
+def test_rescue_skipped_and_serial_batches(collection, tmp_path):
+    """Without the emulator: a changed, a rescued, a rescued-then-failed and an all-skipped host, in serial batches
+    of two (the count runs on across the batches of one play)."""
+    hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+             for name in ("alpha", "bravo", "charlie", "delta")}
+    (tmp_path / "inventory.json").write_text(json.dumps({"all": {"children": {"tenants": {"hosts": hosts}}}}), encoding="utf-8")
+    (tmp_path / "play.yml").write_text(RESCUE_PLAYBOOK, encoding="utf-8")
+    summary = tmp_path / "summary.json"
+    env = ansible_environment(collection, tmp_path, ANSIBLE_STDOUT_CALLBACK="m365.cba.tenants", M365_CBA_SUMMARY_PATH=summary,
+                              M365_CBA_SHOW_TASKS="false")
+    completed = run([Path(sys.executable).with_name("ansible-playbook"), "-i", tmp_path / "inventory.json",
+                     tmp_path / "play.yml"], env, tmp_path)
+    assert completed.returncode == 2, describe(completed)
+    lines = COUNTED.findall(completed.stdout)
+    assert sorted((int(index), total) for index, total, dummy, dummy in lines) == [(1, "4"), (2, "4"), (3, "4"), (4, "4")]
+    outcomes = {host: outcome for dummy, dummy, host, outcome in lines}
+    assert outcomes["alpha"] == "ok, changed (1 task)"
+    assert outcomes["delta"] == "skipped"
+    # alpha's line comes as its batch (alpha, bravo) ends, before the second batch's first failure.
+    assert completed.stdout.index("alpha: ok, changed") < completed.stdout.index("charlie: FAILED at 'Fail first'")
+    # The first failure of bravo and charlie is printed as it happens; the totals count them by how they ended.
+    assert "tenants 4 | verified 0 | changed 1 | unchanged 1 | failed 1 | skipped 1" in completed.stdout
+    assert "  charlie: task 'Fail charlie for good': the failure that counts" in completed.stdout
+    document = json.loads(summary.read_text(encoding="utf-8"))
+    assert {name: entry["status"] for name, entry in document["tenants"].items()} == {
+        "alpha": "changed", "bravo": "unchanged", "charlie": "failed", "delta": "skipped"}
+    assert document["tenants"]["charlie"]["message"] == "the failure that counts"
+    assert document["tenants"]["bravo"]["message"] is None
+    assert oct(summary.stat().st_mode & 0o777) == "0o600"
