@@ -18,7 +18,7 @@ import os
 
 from ansible.module_utils.basic import env_fallback
 
-from ._auth import AuthError, Connection, TokenSource
+from ._auth import DEFAULT_TOKEN_RETRY_TIMEOUT, AuthError, Connection, TokenSource
 from ._certs import CertificateError
 from ._graph import GraphClient, GraphError, RetryPolicy
 from ._runner import ModuleSpec
@@ -46,6 +46,8 @@ def graph_argument_spec():
         "token_cache_dir": {"type": "str", "no_log": False, "fallback": (env_fallback, ["M365_CBA_TOKEN_CACHE_DIR"])},
         "replication_timeout": {"type": "int", "default": DEFAULT_REPLICATION_TIMEOUT,
                                 "fallback": (env_fallback, ["M365_CBA_REPLICATION_TIMEOUT"])},
+        "token_retry_timeout": {"type": "int", "default": DEFAULT_TOKEN_RETRY_TIMEOUT,
+                                "fallback": (env_fallback, ["M365_CBA_TOKEN_RETRY_TIMEOUT"])},
     }
 
 

@@ -30,6 +30,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 
+from ._identifiers import check_identifiers
+
 
 class ModuleSpec:
     """What AnsibleModule would be given, plus the Python libraries the module needs."""
@@ -117,13 +119,22 @@ class Context:
         raise ModuleDone(result, failed=True)
 
 
-def call(spec, run, ctx):
-    """(failed, result) of ``run`` with ``ctx``."""
+def call(spec, run, ctx, secrets=()):
+    """(failed, result) of ``run`` with ``ctx``.
+
+    A result whose identifiers hold a ``no_log`` value fails instead: Ansible would mask the value
+    there and every later task and report would carry a corrupted thumbprint or id.
+    """
     try:
         spec.call(run, ctx)
     except ModuleDone as done:
-        return done.failed, done.result
-    raise ModuleIncomplete("the module returned without a result")
+        failed, result = done.failed, done.result
+    else:
+        raise ModuleIncomplete("the module returned without a result")
+    problem = None if failed else check_identifiers(result, set(secrets) | ctx.no_log_values)
+    if problem:
+        return True, {"msg": problem}
+    return failed, result
 
 
 def run_module(spec, run):
@@ -134,7 +145,7 @@ def run_module(spec, run):
         module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
     # AnsibleModule keeps the task's --diff in _diff: no public name, and every module reads it there.
     ctx = Context(module.params, check_mode=module.check_mode, diff_mode=getattr(module, "_diff", False))
-    failed, result = call(spec, run, ctx)
+    failed, result = call(spec, run, ctx, secrets=module.no_log_values)
     module.no_log_values.update(ctx.no_log_values)
     for message in ctx.warnings:
         module.warn(message)
@@ -218,7 +229,7 @@ def run_in_worker(name, spec, run, args, check_mode=False, diff_mode=False):
         return {"failed": True, "msg": missing_required_lib(missing[0]), "exception": missing[1]}
     ctx = Context(params, check_mode=check_mode, diff_mode=diff_mode)
     try:
-        failed, result = call(spec, run, ctx)
+        failed, result = call(spec, run, ctx, secrets=secrets)
     except Exception as exc:  # pylint: disable=broad-exception-caught
         # As a module process fails on a bug: the message in the result, the traceback at -vvv.
         failed, result = True, {"msg": f"m365.cba.{name} failed unexpectedly: {type(exc).__name__}: {exc}",
