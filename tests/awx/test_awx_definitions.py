@@ -2,12 +2,14 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The AWX credential type and job templates in extensions/awx: valid for AWX, and consistent with
-what the modules read and what the setup role accepts."""
+"""The AWX credential type, job templates, schedules and notification templates in extensions/awx: valid for
+AWX, and consistent with what the modules read, what the setup role accepts and each other."""
 
 from __future__ import annotations
 
 import copy
+import datetime
+import json
 import os
 
 import pytest
@@ -16,17 +18,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from awx_helpers import REPO, load_yaml
 from awx_injection import inject, validation_errors
+from awx_rules import (JOB_TEMPLATE_OPTIONS, NOTIFICATION_TEMPLATE_OPTIONS, SCHEDULE_OPTIONS, next_runs,
+                       notification_context, notification_template_errors, render, rrule_errors)
 
 CREDENTIAL_TYPES = load_yaml("extensions", "awx", "credential_types.yml")
 JOB_TEMPLATES = load_yaml("extensions", "awx", "job_templates.yml")
+SCHEDULES = load_yaml("extensions", "awx", "schedules.yml")
+NOTIFICATION_TEMPLATES = load_yaml("extensions", "awx", "notification_templates.yml")
 ROLE_OPTIONS = load_yaml("roles", "setup", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
 ROLE_VARS = load_yaml("roles", "setup", "vars", "main.yml")
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
-JOB_TEMPLATE_OPTIONS = {
-    "name", "description", "organization", "project", "playbook", "inventory", "execution_environment", "credentials",
-    "job_type", "ask_job_type_on_launch", "ask_credential_on_launch", "ask_limit_on_launch", "ask_variables_on_launch",
-    "forks", "limit", "verbosity", "extra_vars", "survey_enabled", "survey_spec", "job_tags", "skip_tags", "timeout",
-}
 
 
 CREDENTIAL_TYPE_NAME = "Microsoft 365 CBA bootstrap identity (m365.cba)"
@@ -238,3 +239,131 @@ def test_setup_survey_roles_and_check_mode():
     # The privileged roles are not one click away.
     assert not offered & set(ROLE_VARS["__m365_cba_privileged_roles"])
     assert questions["m365_cba_directory_roles"]["required"] is False
+
+
+# ------------------------------------------------------------------------------ slicing, schedules, notifications
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=lambda t: t["name"])
+def test_job_template_slices_and_forks_are_sane(template):
+    """Every template spreads its tenants over a few slice jobs (AWX makes at most one per host), each with a
+    number of forks an execution node carries."""
+    slices = template["job_slice_count"]
+    assert isinstance(slices, int) and not isinstance(slices, bool) and 2 <= slices <= 10
+    forks = template["forks"]
+    assert isinstance(forks, int) and not isinstance(forks, bool) and 1 <= forks <= 50
+    # Slicing needs the whole inventory in one job: the template must not be pinned to one tenant.
+    assert not template.get("limit")
+    # Two launches of the same template do not run at once (the slices of one launch always do).
+    assert template.get("allow_simultaneous", False) is False
+
+
+@pytest.mark.parametrize("template", JOB_TEMPLATES, ids=lambda t: t["name"])
+def test_job_template_notifies_on_failure(template):
+    defined = {n["name"] for n in NOTIFICATION_TEMPLATES}
+    attached = template["notification_templates_error"]
+    assert attached and set(attached) <= defined
+    # Failures only: a daily report that mails on success teaches people to ignore the mail.
+    assert not template.get("notification_templates_success") and not template.get("notification_templates_started")
+
+
+def test_every_notification_template_is_attached_on_failure():
+    attached = {name for t in JOB_TEMPLATES for name in t["notification_templates_error"]}
+    assert {n["name"] for n in NOTIFICATION_TEMPLATES} == attached
+    assert len({n["name"] for n in NOTIFICATION_TEMPLATES}) == len(NOTIFICATION_TEMPLATES)
+
+
+@pytest.mark.parametrize("notification", NOTIFICATION_TEMPLATES, ids=lambda n: n["name"])
+def test_notification_template_is_valid_for_awx(notification):
+    assert set(notification) <= NOTIFICATION_TEMPLATE_OPTIONS
+    assert notification_template_errors(notification) == []
+    assert set(notification["messages"]) == {"error"}
+    configuration = notification["notification_configuration"]
+    # No secret in the file: passwords stay empty, to be set from a vault when the template is created.
+    assert configuration.get("password", "") == ""
+    assert not any("authorization" == name.lower() for name in configuration.get("headers", {}))
+
+
+@pytest.mark.parametrize("notification", NOTIFICATION_TEMPLATES, ids=lambda n: n["name"])
+def test_notification_names_the_failed_slice(notification):
+    error = notification["messages"]["error"]
+    sliced = notification_context(id=107, job_slice_number=2, job_slice_count=3, limit="cloud_global")
+    whole = notification_context(id=108, job_slice_number=0, job_slice_count=1)
+    if notification["notification_type"] == "webhook":
+        body = json.loads(render(error["body"], sliced))
+        assert body["job_id"] == 107 and (body["slice"], body["slices"]) == (2, 3)
+        assert body["failed_tenants"] == 1 and body["limit"] == "cloud_global"
+        assert body["url"] == sliced["url"]
+        assert json.loads(render(error["body"], whole))["slices"] == 1
+    else:
+        subject = render(error["message"], sliced)
+        assert "\n" not in subject and "#107" in subject and "(slice 2 of 3)" in subject and sliced["url"] in subject
+        assert "slice" not in render(error["message"], whole)
+        body = render(error["body"], sliced)
+        assert "slice 2 of 3" in body and "Limit: cloud_global" in body and "1 failed" in body
+        assert "slice" not in render(error["body"], whole) and "Limit" not in render(error["body"], whole)
+
+
+@pytest.mark.parametrize("broken, message", [
+    ({"messages": {"error": {"message": "line one\nline two"}}}, "line break"),
+    ({"messages": {"error": {"message": "{{ job.nmae }}"}}}, "nmae"),
+    ({"messages": {"failure": {"message": "x"}}}, "unknown event"),
+    ({"notification_configuration": {"url": "https://example.com", "headers": {}, "http_method": "GET"}}, "POST or PUT"),
+    ({"messages": {"error": {"body": "{{ job.name }} failed"}}}, "not a JSON object"),
+    ({"notification_configuration": {"url": "https://example.com"}}, "missing configuration field headers"),
+])
+def test_notification_validation_refuses_what_awx_refuses(broken, message):
+    webhook = copy.deepcopy(next(n for n in NOTIFICATION_TEMPLATES if n["notification_type"] == "webhook"))
+    webhook.update(broken)
+    errors = notification_template_errors(webhook)
+    assert errors and message in "\n".join(errors)
+
+
+def test_email_notification_needs_its_fields():
+    email = copy.deepcopy(next(n for n in NOTIFICATION_TEMPLATES if n["notification_type"] == "email"))
+    del email["notification_configuration"]["sender"]
+    email["notification_configuration"]["port"] = "587"
+    email["notification_configuration"]["recipients"] = []
+    assert notification_template_errors(email) == [
+        "configuration field port must be a int", "missing configuration field sender",
+        "configuration field recipients has no values"]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: s["name"])
+def test_schedule_is_valid_for_awx(schedule):
+    assert set(schedule) <= SCHEDULE_OPTIONS
+    assert rrule_errors(schedule["rrule"]) == []
+    assert schedule["enabled"] is True
+    (template,) = [t for t in JOB_TEMPLATES if t["name"] == schedule["unified_job_template"]]
+    assert schedule["organization"] == template["organization"]
+    assert os.path.isfile(os.path.join(REPO, template["playbook"]))
+
+
+def test_setup_weekly_report_daily():
+    """The setup runs once a week and the report every day, at a fixed hour, the report never at the same time as
+    the setup."""
+    start = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
+    runs = {}
+    for schedule in SCHEDULES:
+        (template,) = [t for t in JOB_TEMPLATES if t["name"] == schedule["unified_job_template"]]
+        runs[template["playbook"]] = next_runs(schedule["rrule"], start, 15)
+    assert set(runs) == {"playbooks/setup.yml", "playbooks/report.yml"}
+    for playbook, days in (("playbooks/setup.yml", 7), ("playbooks/report.yml", 1)):
+        times = runs[playbook]
+        assert all(b - a == datetime.timedelta(days=days) for a, b in zip(times, times[1:])), (playbook, times)
+        assert times[0] - start <= datetime.timedelta(days=days)
+    assert not set(runs["playbooks/setup.yml"]) & set(runs["playbooks/report.yml"])
+
+
+@pytest.mark.parametrize("rrule, message", [
+    ("RRULE:FREQ=DAILY;INTERVAL=1", "DTSTART is required"),
+    ("DTSTART:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1", "without a time zone"),
+    ("DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY", "INTERVAL is required"),
+    ("DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=MONTHLY;INTERVAL=1;BYDAY=2SU", "BYDAY with a number"),
+    ("DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1;COUNT=3;UNTIL=20260201T000000Z", "COUNT and UNTIL"),
+    ("DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1;COUNT=1000", "COUNT over 999"),
+    ("DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=SECONDLY;INTERVAL=1", "SECONDLY"),
+    ("DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=FORTNIGHTLY;INTERVAL=1", "parsing failed"),
+    ("DTSTART;TZID=UTC:20260101T060000", "an RRULE is required"),
+])
+def test_rrule_validation_refuses_what_awx_refuses(rrule, message):
+    errors = rrule_errors(rrule)
+    assert errors and message in "\n".join(errors)
