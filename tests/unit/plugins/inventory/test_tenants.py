@@ -50,6 +50,7 @@ DRIVER = textwrap.dedent("""
     print(json.dumps(out, default=str))
 """)
 
+
 def collection_root():
     for entry in sys.path:
         if os.path.isdir(os.path.join(entry, "ansible_collections", "m365", "cba", "plugins", "inventory")):
