@@ -123,6 +123,8 @@ lint-run:
 docs-run:
 	$(BIN)/ansible-doc -l m365.cba
 	for m in plugins/modules/*.py; do $(BIN)/ansible-doc m365.cba.$$(basename $$m .py) >/dev/null; done
+	$(BIN)/ansible-doc -t inventory m365.cba.tenants >/dev/null
+	$(BIN)/ansible-doc -t callback m365.cba.tenants >/dev/null
 
 changelog-lint-run:
 	$(BIN)/antsibull-changelog lint
