@@ -246,3 +246,17 @@ def test_csv_cells_json_or_text():
     assert plugin._cell("0123") == "0123"
     assert plugin._cell("7d1c3a8e-2b4f-4e6a-9c0d-5f8e1a2b3c4d") == "7d1c3a8e-2b4f-4e6a-9c0d-5f8e1a2b3c4d"
     assert plugin._cell("  ") is None
+
+
+def test_the_example_tenant_list(tmp_path):
+    """inventory/tenant-list/ as the README shows it: three tenants, one of them in two workloads."""
+    example = os.path.join(os.path.dirname(plugin.__file__), "..", "..", "inventory", "tenant-list")
+    for name in ("customers.csv", "customers.tenants.yml"):
+        with open(os.path.join(example, name), encoding="utf-8") as handle:
+            (tmp_path / name).write_text(handle.read(), encoding="utf-8")
+    inventory = load(tmp_path, (tmp_path / "customers.csv").read_text(encoding="utf-8"),
+                     config=(tmp_path / "customers.tenants.yml").read_text(encoding="utf-8"))
+    assert inventory["groups"]["tenants"] == ["agency", "contoso", "fabrikam"]
+    assert inventory["groups"]["workload_security_compliance"] == ["fabrikam"]
+    assert inventory["hosts"]["agency"]["m365_cba_cloud"] == "usgov_high"
+    assert inventory["hosts"]["contoso"]["m365_cba_certificate_dir"] == "/var/lib/m365-cba/{{ inventory_hostname }}"
