@@ -12,9 +12,13 @@ So that the emulator's request log tells which job sent each request, every job 
 application of its own (made in each tenant before the jobs, a stand-in for the one identity all slices of a real
 job template share): a tenant touched by two jobs would show two client IDs.
 
+One tenant's list row asks for a 20-day certificate (the setup survey answered with 10 days before renewal): the
+report's slice that holds it fails, naming it, while the other slices stay green (each slice job notifies on its own).
+
 Checked: every tenant set up exactly once (one application with one certificate, made by one POST from the job of its
 slice and by no other job), each job's callback summary and setup summary name exactly the tenants of its slice,
-and the report jobs' parts cover all 30 tenants once each, with each tenant's certificate as the emulator holds it.
+and the report jobs' parts (one per slice, named after its tenants) cover all 30 tenants once each, with each tenant's
+certificate as the emulator holds it; the report slice with the short-lived certificate fails, and only it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime
-import glob
+import hashlib
 import json
 import os
 import re
@@ -50,6 +54,15 @@ FORKS = 4
 GRAPH = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 SLICE_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): (.*)$", re.M)
+# A customer whose certificates live 20 days (a column of its row in the tenant list).
+SHORT_LIVED = "tenant05"
+# The survey answers of the launches (AWX passes them as extra variables).
+SETUP_SURVEY = {"m365_cba_workload": "exchange_online", "m365_cba_certificate_renew_before_days": 10}
+REPORT_SURVEY = {"m365_cba_certificate_renew_before_days": 30}
+VOLUME = "/var/lib/m365-cba"
+# The workflow jobs of the two launches; their slice jobs are numbered from the next ID on.
+SETUP_WORKFLOW_JOB_ID = 100
+REPORT_WORKFLOW_JOB_ID = 200
 
 
 def template(playbook):
@@ -125,9 +138,11 @@ def write_tenant_list(folder, emulator, client_ids, jobs):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "customers.csv"), "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["name", "tenant", "cloud", "workloads"] + [f"slice_test_job{job}_client_id" for job in jobs])
+        writer.writerow(["name", "tenant", "cloud", "workloads", "m365_cba_certificate_valid_days"]
+                        + [f"slice_test_job{job}_client_id" for job in jobs])
         for info in emulator.tenants:
-            writer.writerow([info["name"], info["tenant_id"], "global", "exchange_online"]
+            writer.writerow([info["name"], info["tenant_id"], "global", "exchange_online",
+                             "20" if info["name"] == SHORT_LIVED else ""]
                             + [client_ids[info["name"]][job] for job in jobs])
     source = os.path.join(folder, "customers.tenants.yml")
     with open(source, "w", encoding="utf-8") as handle:
@@ -154,7 +169,7 @@ def inventory_update(source, env, cwd):
 
 
 # ------------------------------------------------------------------------------------------------------ the slices
-def launch_sliced(job_template, inventory, workdir, collections_path, shared, first_job_id, certificates, forks):
+def launch_sliced(job_template, survey, inventory, workdir, collections_path, shared, first_job_id, certificates, forks):
     """Launch a sliced job template as AWX does: a workflow job and one slice job per slice, all at once.
     Returns {slice number: (job ID, ansible-runner Runner, hosts of the slice)} after every job ended."""
     count = inventory.effective_slice_count(job_template["job_slice_count"])
@@ -166,7 +181,10 @@ def launch_sliced(job_template, inventory, workdir, collections_path, shared, fi
         private_data_dir = os.path.join(workdir, f"job{job_id}")
         os.makedirs(private_data_dir, mode=0o700)
         inventory_path = inventory.write_inventory_script(private_data_dir, number, count)
-        extravars = dict(job_template.get("extra_vars") or {})
+        # The template's paths on the volume every execution node mounts at /var/lib/m365-cba.
+        extravars = {name: value.replace(VOLUME, shared["root"]) if isinstance(value, str) else value
+                     for name, value in (job_template.get("extra_vars") or {}).items()}
+        extravars.update(survey)
         extravars.update(slice_job_variables(job_id, workflow_job_id, job_template["name"], inventory))
         extravars.update({
             # What the credentials inject (extensions/awx/credential_types.yml): the PFX password; this test's
@@ -174,9 +192,6 @@ def launch_sliced(job_template, inventory, workdir, collections_path, shared, fi
             "m365_cba_pfx_password": shared["pfx_password"],
             "m365_cba_client_certificate_path": certificates[number],
             "slice_test_job": number,
-            # Paths that outlive the job (a volume of every execution node).
-            "m365_cba_certificate_dir": os.path.join(shared["root"], "certificates", "{{ inventory_hostname }}"),
-            "m365_cba_report_dir": os.path.join(shared["root"], "reports"),
             "m365_cba_token_cache_dir": os.path.join(private_data_dir, "token-cache"),
         })
         envvars = dict(slice_job_environment(job_id, inventory))
@@ -246,8 +261,8 @@ def awx(emulator, tmp_path_factory, collections_path, ansible_env):
 @pytest.fixture(scope="module")
 def setup_run(awx, emulator, collections_path):
     started = time.monotonic()
-    jobs = launch_sliced(SETUP_TEMPLATE, awx["inventory"], os.path.join(awx["root"], "jobs"), collections_path,
-                         awx["shared"], 100, awx["certificates"], FORKS)
+    jobs = launch_sliced(SETUP_TEMPLATE, SETUP_SURVEY, awx["inventory"], os.path.join(awx["root"], "jobs"), collections_path,
+                         awx["shared"], SETUP_WORKFLOW_JOB_ID, awx["certificates"], FORKS)
     elapsed = time.monotonic() - started
     requests_log = emulator.requests()
     emulator.reset_requests()
@@ -259,8 +274,8 @@ def setup_run(awx, emulator, collections_path):
 @pytest.fixture(scope="module")
 def report_run(setup_run, awx, emulator, collections_path):
     started = time.monotonic()
-    jobs = launch_sliced(REPORT_TEMPLATE, awx["inventory"], os.path.join(awx["root"], "jobs"), collections_path,
-                         awx["shared"], 200, awx["certificates"], FORKS)
+    jobs = launch_sliced(REPORT_TEMPLATE, REPORT_SURVEY, awx["inventory"], os.path.join(awx["root"], "jobs"), collections_path,
+                         awx["shared"], REPORT_WORKFLOW_JOB_ID, awx["certificates"], FORKS)
     elapsed = time.monotonic() - started
     print(f"\nslicing: {len(jobs)} report slice jobs at once: {elapsed:.1f} s")
     return {"jobs": jobs, "requests": emulator.requests(), "elapsed": elapsed}
@@ -322,6 +337,9 @@ def test_every_tenant_is_set_up_exactly_once(setup_run, awx, emulator):
         assert len(apps[0]["keyCredentials"]) == 1, f"{name}: {apps[0]['keyCredentials']}"
         others = sorted(a["displayName"] for a in tenant["applications"] if a.get("uniqueName") != UNIQUE_NAME)
         assert others == ["m365.cba bootstrap"] + [f"m365.cba slice job {job}" for job in range(1, SLICES + 1)]
+        # The certificate is kept in the template's directory on the shared volume, for the next job on any node.
+        with open(os.path.join(awx["shared"]["root"], name, f"{UNIQUE_NAME}.report.json"), encoding="utf-8") as handle:
+            assert json.load(handle)["thumbprint"] == apps[0]["keyCredentials"][0]["thumbprint_sha1"]
 
     # The request log: each tenant's requests (writes and reads) came from the job of its slice only, and its
     # application was created by one POST. (The role's last check signs in as the new application itself: token
@@ -366,6 +384,10 @@ def test_each_slice_summary_lists_only_its_tenants(setup_run, awx, emulator):
             assert entry["status"] == "changed" and entry["verified"] is True
             assert entry["result"]["app_id"] == app["appId"]
             assert entry["result"]["thumbprint"] == app["keyCredentials"][0]["thumbprint_sha1"]
+            # The tenant's row of the list reached its slice: the short-lived certificate lives 20 days.
+            not_after = datetime.datetime.strptime(entry["result"]["certificate_not_after"], "%Y-%m-%dT%H:%M:%SZ")
+            days = (not_after.replace(tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)).days
+            assert days in ((19, 20) if name == SHORT_LIVED else (364, 365)), (name, days)
         # The job's output as AWX shows it: one counted line per tenant of the slice, nothing about the others.
         stdout = stdout_of(runner)
         lines = SLICE_LINE.findall(stdout)
@@ -379,11 +401,37 @@ def test_each_slice_summary_lists_only_its_tenants(setup_run, awx, emulator):
         assert named == sorted(hosts)
 
 
+def part_name(hosts):
+    """The report part of a run over `hosts` (playbooks/report.yml): part- and 12 hex digits of the SHA-1 of the
+    sorted names joined by commas."""
+    return "part-" + hashlib.sha1(",".join(sorted(hosts)).encode("utf-8")).hexdigest()[:12]
+
+
+def report_artifacts(runner):
+    """The rows the report job kept as its statistics (set_stats), which AWX stores as the job's artifacts."""
+    (stats,) = [e for e in runner.events if e.get("event") == "playbook_on_stats"]
+    return stats["event_data"]["artifact_data"]["m365_cba_certificate_report"]
+
+
 def test_report_over_the_slices_is_complete(report_run, setup_run, awx, emulator):
     jobs = report_run["jobs"]
+    (red,) = [number for number, (dummy, dummy2, hosts) in jobs.items() if SHORT_LIVED in hosts]
     for number, (job_id, runner, hosts) in jobs.items():
-        assert runner.status == "successful" and runner.rc == 0, stdout_of(runner)[-6000:]
         assert sorted(runner.stats["processed"]) == sorted(hosts)
+        if number == red:
+            # The slice with the short-lived certificate turns red, naming it; AWX notifies for this slice.
+            assert runner.status == "failed" and runner.rc == 2, stdout_of(runner)[-6000:]
+            assert sorted(runner.stats["failures"]) == [SHORT_LIVED]
+            with open(os.path.join(awx["shared"]["root"], "summaries", f"job-{job_id}.json"), encoding="utf-8") as handle:
+                summary = json.load(handle)
+            assert sorted(summary["tenants"]) == sorted(hosts)
+            assert [name for name, t in summary["tenants"].items() if t["status"] == "failed"] == [SHORT_LIVED]
+            assert re.search(r"expires on \S+, in 1[89] days \(m365_cba_report_fail_within_days: 30\)",
+                             summary["tenants"][SHORT_LIVED]["message"]), summary["tenants"][SHORT_LIVED]
+        else:
+            assert runner.status == "successful" and runner.rc == 0, stdout_of(runner)[-6000:]
+        assert sorted({row["tenant"] for row in report_artifacts(runner)}) == sorted(hosts)
+
     # Reads only, each tenant by the job of its slice.
     owner = job_of_client(awx)
     slice_of = {host: number for number, (dummy, dummy2, hosts) in jobs.items() for host in hosts}
@@ -392,23 +440,24 @@ def test_report_over_the_slices_is_complete(report_run, setup_run, awx, emulator
         assert entry["method"] == "GET" or is_token_request(entry), entry
         assert owner[entry["client_id"]] == slice_of[tenant_name[entry["tenant"]]], entry
 
-    # One part per slice, none overwritten: together every tenant once, with the certificate the emulator holds.
-    folder = os.path.join(awx["shared"]["root"], "reports")
-    parts = sorted(glob.glob(os.path.join(folder, "certificate-expiry.*.csv")))
-    assert len(parts) == len(jobs), os.listdir(folder)
-    assert not os.path.exists(os.path.join(folder, "certificate-expiry.csv"))
+    # One part per slice, named after its tenants, none overwritten: together every tenant once, with the
+    # certificate the emulator holds.
+    # The template's report directory: one per launch, named after the workflow job of the slices.
+    folder = os.path.join(awx["shared"]["root"], "reports", str(REPORT_WORKFLOW_JOB_ID))
+    assert sorted(os.listdir(folder)) == sorted(f"certificate-expiry.{part_name(hosts)}.{ext}"
+                                                for dummy, dummy2, hosts in jobs.values() for ext in ("csv", "md"))
     state = {t["name"]: t for t in emulator.state()["tenants"]}
     seen = {}
-    for path in parts:
+    for dummy, dummy2, hosts in jobs.values():
+        path = os.path.join(folder, f"certificate-expiry.{part_name(hosts)}.csv")
         with open(path, encoding="utf-8", newline="") as handle:
             rows = list(csv.DictReader(handle))
-        tenants = sorted({row["tenant"] for row in rows})
-        assert tenants in [sorted(hosts) for dummy, dummy2, hosts in jobs.values()], f"{path}: {tenants}"
-        assert os.path.exists(path[:-len(".csv")] + ".md")
+        assert sorted(row["tenant"] for row in rows) == sorted(hosts), path
         for row in rows:
             assert row["tenant"] not in seen, f"{row['tenant']} in {seen.get(row['tenant'])} and {path}"
             seen[row["tenant"]] = path
             (app,) = [a for a in state[row["tenant"]]["applications"] if a.get("uniqueName") == UNIQUE_NAME]
-            assert row["status"] == "ok" and row["app_id"] == app["appId"]
+            assert row["app_id"] == app["appId"]
             assert row["thumbprint"].lower() == app["keyCredentials"][0]["thumbprint_sha1"].lower()
+            assert row["status"] == ("renew soon" if row["tenant"] == SHORT_LIVED else "ok"), row
     assert sorted(seen) == sorted(state)
