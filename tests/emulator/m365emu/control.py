@@ -7,9 +7,11 @@
 import json
 import re
 
+from .consent import ConsentError
 from .wire import Response
 
 _TENANT_PERMISSIONS = re.compile(r"^/_emulator/tenants/(?P<tenant>[^/]+)/bootstrap/permissions/?$")
+_TENANT_CONSENT = re.compile(r"^/_emulator/tenants/(?P<tenant>[^/]+)/consent/?$")
 
 
 class ControlApi:
@@ -65,4 +67,11 @@ class ControlApi:
         if match and method in ("POST", "PUT"):
             permissions = emu.set_bootstrap_permissions(match.group("tenant"), body["permissions"])
             return Response.json(200, {"tenant": match.group("tenant"), "permissions": permissions})
+        match = _TENANT_CONSENT.match(path)
+        if match and method == "POST":
+            try:
+                result = emu.admin_consent(match.group("tenant"), body["client_id"], body.get("permissions"))
+            except ConsentError as exc:
+                return Response.json(400, {"error": str(exc), "error_codes": [exc.code]})
+            return Response.json(200, result)
         return Response.json(404, {"error": f"no control endpoint {method} {path}"})

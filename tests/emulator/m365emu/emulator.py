@@ -11,6 +11,7 @@ import os
 import threading
 
 from . import keycreds, tls, wellknown
+from . import consent as consenting
 from . import seed as seeding
 from .dispatch import Dispatcher
 from .control import ControlApi
@@ -190,6 +191,19 @@ class Emulator:
             seeding.set_bootstrap_permissions(target, list(permissions))
         self.save_state()
         return sorted(permissions)
+
+    def admin_consent(self, tenant, client_id, permissions=None):
+        """An administrator of ``tenant`` accepts the admin consent prompt for ``client_id``: its service
+        principal is created there and granted the application permissions it requests (only
+        ``permissions`` of them when given). Raises consent.ConsentError (AADSTS code and message)."""
+        with self.directory.lock:
+            target = self.directory.find(tenant)
+            if target is None:
+                raise KeyError(f"unknown tenant {tenant}")
+            result = consenting.admin_consent(self.directory, target, client_id,
+                                              None if permissions is None else list(permissions))
+        self.save_state()
+        return result
 
 
 def _load_seed(value):

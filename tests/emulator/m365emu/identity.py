@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 
-from . import jose, wellknown
+from . import consent, jose, wellknown
 from .crypto import (
     b64url, b64url_decode, cert_der, from_timestamp, key_pem, load_key_pem, new_rsa_key, parse_iso,
     self_signed_cert, utc_now,
@@ -178,11 +178,16 @@ class Identity:
         meta["resource"] = resource
         return self._issue(tenant, app, sp, resource, resource_sp, acr)
 
-    @staticmethod
-    def _client_app(tenant, client_id):
+    def _client_app(self, tenant, client_id):
         for app in tenant.read_all("applications"):
             if app["appId"].lower() == client_id.lower():
                 return app
+        # An application registered in another tenant signs in here only when it is multi-tenant and
+        # admin consent created its service principal here; it authenticates with its home registration's
+        # credentials. Otherwise (no consent yet, or a single-tenant application) it is not found.
+        foreign = consent.foreign_application(self.directory, tenant, client_id)
+        if foreign is not None:
+            return foreign
         raise StsError(400, "unauthorized_client", 700016, f"AADSTS700016: Application with identifier '{client_id}' was "
                        f"not found in the directory '{tenant.display_name}'. {NOT_IN_TENANT}")
 
