@@ -120,8 +120,19 @@ class Pair:
         self.note(f"  rc {done.returncode} in {time.monotonic() - started:.1f} s; output in {name}.out")
         if done.returncode:
             self.note(_tail(done.stdout, 40) + "\n--- stderr\n" + _tail(done.stderr, 40))
-            raise MatrixFailure(f"{name}: {args[0]} exited {done.returncode}")
+            raise MatrixFailure(f"{name}: {Path(str(args[0])).name} exited {done.returncode}{_first_error(done)}")
         return done
+
+
+def _first_error(done):
+    """The first error a command reported, for the summary: a task's message, else an [ERROR] or FATAL line."""
+    lines = done.stdout.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("fatal: ["):
+            message = next((x.strip() for x in lines[index + 1:index + 20] if x.strip().startswith('"msg"')), "")
+            return f": {line.split(' => ')[0]} {message}"[:400]
+    found = next((x for x in done.stderr.splitlines() if x.startswith(("[ERROR]", "ERROR", "FATAL"))), "")
+    return f": {found}"[:400] if found else ""
 
 
 def _tail(text, lines):
