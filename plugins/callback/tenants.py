@@ -74,8 +74,10 @@ options:
 notes:
   - Works with any number of forks and with C(--limit); the count of a play is the number of its hosts after
     C(--limit) that no earlier play of the run has listed.
-  - "In AWX the job output goes through AWX's own callback; use the JSON summary (O(summary_path), for example set by
-    the job template's environment) to keep the totals."
+  - "In AWX the job output goes through AWX's own callback; use the JSON summary to keep the totals. A job template
+    has no environment of its own: set E(M365_CBA_SUMMARY_PATH) (for example C(/runner/artifacts/m365-cba-$JOB_ID.json))
+    and E(ANSIBLE_STDOUT_CALLBACK) in AWX's Extra Environment Variables setting; Ansible expands the variables in the path,
+    so each job slice writes its own summary."
 """
 
 import json
