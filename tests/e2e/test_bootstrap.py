@@ -85,8 +85,8 @@ def _exchange_apps(emu, name):
     return [a for a in emu.state(name)["tenants"][0]["applications"] if a.get("uniqueName") == EXCHANGE_APP]
 
 
-def test_bootstrap_registers_one_multi_tenant_app_with_exactly_the_setup_permissions(bootstrapped, msp_emulator,
-                                                                                    bootstrap_password):
+def test_bootstrap_registers_one_multi_tenant_app_with_exactly_the_setup_permissions(
+        bootstrapped, msp_emulator, bootstrap_password):
     first, again = bootstrapped["first"], bootstrapped["again"]
     assert first.rc == 0, first.describe()
     [app] = bootstrapped["apps"]
