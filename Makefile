@@ -125,6 +125,7 @@ docs-run:
 	for m in plugins/modules/*.py; do $(BIN)/ansible-doc m365.cba.$$(basename $$m .py) >/dev/null; done
 	$(BIN)/ansible-doc -t inventory m365.cba.tenants >/dev/null
 	$(BIN)/ansible-doc -t callback m365.cba.tenants >/dev/null
+	for f in consent_url bootstrap_permissions; do $(BIN)/ansible-doc -t filter m365.cba.$$f >/dev/null; done
 
 changelog-lint-run:
 	$(BIN)/antsibull-changelog lint
