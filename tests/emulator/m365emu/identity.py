@@ -196,7 +196,7 @@ class Identity:
         for sp in tenant.read_all("servicePrincipals"):
             if sp["appId"].lower() == client_id.lower():
                 return sp
-        raise StsError(400, "invalid_client", 7000229, f"AADSTS7000229: The client application {client_id} is missing "
+        raise StsError(401, "invalid_client", 7000229, f"AADSTS7000229: The client application {client_id} is missing "
                        f"service principal in the tenant {tenant.tenant_id}.")
 
     def _authenticate(self, tenant, app, form, basic_secret):

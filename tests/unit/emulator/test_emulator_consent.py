@@ -6,12 +6,15 @@
 consent, and only there does the token endpoint issue it tokens."""
 
 import base64
+import time
+import uuid
 
 import jwt
 import msal
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from m365emu.consent import ConsentError
 
@@ -44,6 +47,22 @@ def _token(emu, tenant_name, app_id, credential):
         validate_authority=False, instance_discovery=False, verify=emu.ca_bundle).acquire_token_for_client([GRAPH_SCOPE])
 
 
+def _raw_assertion_request(emu, tenant_name, app_id, credential):
+    """A client-credentials request with a certificate assertion, for the HTTP status."""
+    endpoint = f"{emu.base_url}/{emu.tenant(tenant_name)['tenant_id']}/oauth2/v2.0/token"
+    cert = x509.load_pem_x509_certificate(credential["public_certificate"].encode())
+    now = int(time.time())
+    assertion = jwt.encode(
+        {"aud": endpoint, "iss": app_id, "sub": app_id, "iat": now, "nbf": now, "exp": now + 600, "jti": str(uuid.uuid4())},
+        credential["private_key"], algorithm="RS256",
+        headers={"x5t": base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).decode()})  # nosec - x5t is SHA-1 by definition
+    session = requests.Session()
+    session.trust_env = False
+    return session.post(endpoint, verify=emu.ca_bundle, timeout=10, data={
+        "grant_type": "client_credentials", "client_id": app_id, "scope": GRAPH_SCOPE,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": assertion})
+
+
 def _sps(emu, tenant_name, app_id):
     return [sp for sp in emu.state(tenant_name)["tenants"][0]["servicePrincipals"] if sp["appId"] == app_id]
 
@@ -55,6 +74,7 @@ def test_no_token_in_another_tenant_before_consent(emu, graph, new_certificate):
     assert f"Application with identifier '{app['appId']}' was not found in the directory 'tenant02'" in \
         result["error_description"]
     assert _sps(emu, "tenant02", app["appId"]) == []
+    assert _raw_assertion_request(emu, "tenant02", app["appId"], credential).status_code == 400
 
 
 def test_consent_creates_the_principal_grants_the_requested_roles_and_opens_the_token_endpoint(
@@ -122,7 +142,8 @@ def test_home_tenant_without_principal_is_7000229(emu, graph, new_certificate):
     client = graph("tenant01")
     app, credential = _register(client, new_certificate)
     result = _token(emu, "tenant01", app["appId"], credential)
-    assert result["error_codes"] == [7000229], result
+    assert result["error"] == "invalid_client" and result["error_codes"] == [7000229], result
+    assert _raw_assertion_request(emu, "tenant01", app["appId"], credential).status_code == 401
     # Consent in the home tenant creates the principal there too.
     assert emu.admin_consent("tenant01", app["appId"])["created"] is True
     assert "access_token" in _token(emu, "tenant01", app["appId"], credential)
