@@ -172,9 +172,13 @@ def requested_permissions(api_permissions, current, resolver):
 def creation_body(unique_name, wanted):
     """The upsert body for a new application (everything in one request)."""
     body = {"displayName": wanted["displayName"], "signInAudience": wanted.get("signInAudience") or DEFAULT_SIGN_IN_AUDIENCE}
-    for field in ("notes", "tags", "requiredResourceAccess"):
+    for field in ("notes", "tags"):
         if wanted.get(field) is not None:
             body[field] = wanted[field]
+    if wanted.get("requiredResourceAccess") is not None:
+        # One entry per resource: Graph refuses two for the same resourceAppId ("Request contains a
+        # property with duplicate values.").
+        body["requiredResourceAccess"] = merge_required_resource_access(None, wanted["requiredResourceAccess"], True)
     if wanted.get("redirectUris") is not None:
         body["web"] = {"redirectUris": list(wanted["redirectUris"])}
     return body

@@ -91,9 +91,11 @@ def test_bootstrap_registers_one_multi_tenant_app_with_exactly_the_setup_permiss
     assert first.rc == 0, first.describe()
     [app] = bootstrapped["apps"]
     assert app["signInAudience"] == "AzureADMultipleOrgs"
-    requested = sorted((entry["resourceAppId"], access["id"], access["type"])
-                       for entry in app["requiredResourceAccess"] for access in entry["resourceAccess"])
-    assert requested == sorted((wellknown.GRAPH_APP_ID, wellknown.graph_role_id(p), "Role") for p in PERMISSIONS)
+    # One entry for Microsoft Graph (Graph refuses two for one resource) with exactly the four permissions.
+    [graph] = app["requiredResourceAccess"]
+    assert graph["resourceAppId"] == wellknown.GRAPH_APP_ID
+    assert sorted((a["id"], a["type"]) for a in graph["resourceAccess"]) == sorted(
+        (wellknown.graph_role_id(p), "Role") for p in PERMISSIONS)
     # Its one certificate is the one in the bootstrap certificate directory.
     with open(bootstrapped["pfx"], "rb") as stream:
         _key, cert, _extra = pkcs12.load_key_and_certificates(stream.read(), bootstrap_password.encode())

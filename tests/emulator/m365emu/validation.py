@@ -64,6 +64,7 @@ def _check_tags(tags, resource=RESOURCE):
 
 def _check_required_resource_access(entries):
     total = 0
+    resources = set()
     for entry in entries:
         if not isinstance(entry, dict):
             raise invalid_value("requiredResourceAccess", RESOURCE)
@@ -72,6 +73,10 @@ def _check_required_resource_access(entries):
                 raise unknown_property(member, "microsoft.graph.requiredResourceAccess")
         if not is_guid(entry.get("resourceAppId")) or not isinstance(entry.get("resourceAccess"), list):
             raise invalid_value("requiredResourceAccess", RESOURCE)
+        # One entry per resource: a second entry for the same resourceAppId is refused (see the README).
+        if entry["resourceAppId"].lower() in resources:
+            raise GraphError(400, "DuplicateValue", "Request contains a property with duplicate values.")
+        resources.add(entry["resourceAppId"].lower())
         for access in entry["resourceAccess"]:
             if not isinstance(access, dict) or set(access) - {"id", "type"}:
                 raise invalid_value("requiredResourceAccess", RESOURCE)

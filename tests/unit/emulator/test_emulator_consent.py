@@ -155,3 +155,17 @@ def test_unknown_application_and_tenant(emu):
     assert caught.value.code == 700016
     with pytest.raises(KeyError):
         emu.admin_consent("nowhere", "5a1c3f0e-8d2b-4c7a-9e61-2f4b8d0c7a35")
+
+
+def test_required_resource_access_takes_one_entry_per_resource(emu, graph):
+    """Graph refuses a second entry for the same resourceAppId (400 DuplicateValue)."""
+    client = graph("tenant01")
+    body = {"displayName": "dup", "requiredResourceAccess": [
+        {"resourceAppId": GRAPH_APP_ID, "resourceAccess": [{"id": role_id, "type": "Role"}]}
+        for role_id in ROLE_IDS.values()]}
+    answer = client.patch("/applications(uniqueName='dup')", body, headers={"Prefer": "create-if-missing"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "DuplicateValue"
+    assert answer.json()["error"]["message"] == "Request contains a property with duplicate values."
+    body["requiredResourceAccess"] = [{"resourceAppId": GRAPH_APP_ID, "resourceAccess": [
+        {"id": role_id, "type": "Role"} for role_id in ROLE_IDS.values()]}]
+    assert client.patch("/applications(uniqueName='dup')", body, headers={"Prefer": "create-if-missing"}).status_code == 201

@@ -15,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.m365.cba.plugins.filter.bootstrap_permissions import FilterModule as PermissionsFilter
 from ansible_collections.m365.cba.plugins.filter.consent_url import FilterModule as ConsentFilter
+from ansible_collections.m365.cba.plugins.module_utils._applications import creation_body
 from ansible_collections.m365.cba.plugins.module_utils._bootstrap import BOOTSTRAP_PERMISSIONS, consent_url, permission_status
 
 COLLECTION = Path(__file__).resolve().parents[4]
@@ -76,3 +77,15 @@ def test_consent_url_with_an_authority_host_and_bad_input():
         url("t1", "")
     with pytest.raises(AnsibleFilterError, match="tenant"):
         url(" ", APP)
+
+
+def test_a_new_application_requests_each_resources_permissions_in_one_entry():
+    """Graph refuses two requiredResourceAccess entries for one resourceAppId (DuplicateValue)."""
+    graph = "00000003-0000-0000-c000-000000000000"
+    wanted = {"displayName": "bootstrap", "signInAudience": "AzureADMultipleOrgs", "requiredResourceAccess": [
+        {"resourceAppId": graph, "resourceAccess": [{"id": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "type": "Role"}]},
+        {"resourceAppId": graph, "resourceAccess": [{"id": "498476ce-e0fe-48b0-b801-37ba7e2685c6", "type": "Role"}]},
+    ]}
+    assert creation_body("bootstrap", wanted)["requiredResourceAccess"] == [{"resourceAppId": graph, "resourceAccess": [
+        {"id": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "type": "Role"},
+        {"id": "498476ce-e0fe-48b0-b801-37ba7e2685c6", "type": "Role"}]}]
