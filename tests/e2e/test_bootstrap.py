@@ -63,10 +63,12 @@ def bootstrapped(msp_emulator, msp_runner, collection, tmp_path_factory, bootstr
         "m365_cba_bootstrap_pfx_password": bootstrap_password,
     }
     playbook = collection / "playbooks" / "bootstrap.yml"
+    # One customer as a US Government tenant with the real sign-in host: its URL is only printed.
+    sovereign = {PARTIAL: {"m365_cba_cloud": "usgov_high", "m365_cba_authority_host": ""}}
     first = msp_runner.run("bootstrap-first", CUSTOMERS, tmp_path_factory.mktemp("unused"), extra_vars=extra,
-                           playbook=playbook)
+                           playbook=playbook, host_vars=sovereign)
     again = msp_runner.run("bootstrap-again", CUSTOMERS, tmp_path_factory.mktemp("unused"), extra_vars=extra,
-                           playbook=playbook)
+                           playbook=playbook, host_vars=sovereign)
     apps = [a for a in msp_emulator.state(HOME)["tenants"][0]["applications"] if a.get("uniqueName") == BOOTSTRAP_APP]
     return {"first": first, "again": again, "cert_dir": cert_dir, "apps": apps,
             "pfx": cert_dir / f"{BOOTSTRAP_APP}.pfx"}
@@ -113,8 +115,10 @@ def test_bootstrap_registers_one_multi_tenant_app_with_exactly_the_setup_permiss
 def test_bootstrap_prints_each_tenants_admin_consent_url(bootstrapped, msp_emulator):
     first = bootstrapped["first"]
     app_id = bootstrapped["apps"][0]["appId"]
-    for name in CUSTOMERS:
+    for name in (FULL, NONE):
         assert f"{name}: {_consent_url(msp_emulator, name, app_id)}" in first.stdout, first.describe()
+    sovereign = f"https://login.microsoftonline.us/{msp_emulator.tenant(PARTIAL)['tenant_id']}/adminconsent?client_id={app_id}"
+    assert f"{PARTIAL}: {sovereign}" in first.stdout, first.describe()
     assert ", ".join(PERMISSIONS) in first.stdout
 
 
