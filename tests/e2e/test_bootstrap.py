@@ -65,13 +65,20 @@ def bootstrapped(msp_emulator, msp_runner, collection, tmp_path_factory, bootstr
     playbook = collection / "playbooks" / "bootstrap.yml"
     # One customer as a US Government tenant with the real sign-in host: its URL is only printed.
     sovereign = {PARTIAL: {"m365_cba_cloud": "usgov_high", "m365_cba_authority_host": ""}}
+    preview = msp_runner.run("bootstrap-check", CUSTOMERS, tmp_path_factory.mktemp("unused"), extra_vars=extra,
+                             playbook=playbook, host_vars=sovereign, check=True)
+    preview_files = sorted(p.name for p in cert_dir.iterdir())
     first = msp_runner.run("bootstrap-first", CUSTOMERS, tmp_path_factory.mktemp("unused"), extra_vars=extra,
                            playbook=playbook, host_vars=sovereign)
     again = msp_runner.run("bootstrap-again", CUSTOMERS, tmp_path_factory.mktemp("unused"), extra_vars=extra,
                            playbook=playbook, host_vars=sovereign)
     apps = [a for a in msp_emulator.state(HOME)["tenants"][0]["applications"] if a.get("uniqueName") == BOOTSTRAP_APP]
-    return {"first": first, "again": again, "cert_dir": cert_dir, "apps": apps,
+    return {"preview": preview, "preview_files": preview_files, "first": first, "again": again, "cert_dir": cert_dir, "apps": apps,
             "pfx": cert_dir / f"{BOOTSTRAP_APP}.pfx"}
+
+
+def _graph_writes(run):
+    return [r for r in run.requests if r["path"].startswith("/v1.0/") and r["method"] in WRITE_METHODS]
 
 
 def _customer_vars(app_id, pfx, password):
@@ -109,7 +116,15 @@ def test_bootstrap_registers_one_multi_tenant_app_with_exactly_the_setup_permiss
     assert first.stats["localhost"]["changed"] >= 3
     # A second run changes nothing.
     assert again.rc == 0 and again.stats["localhost"]["changed"] == 0, again.describe()
-    assert [r for r in again.requests if r["method"] in WRITE_METHODS] == []
+    assert _graph_writes(again) == []
+
+
+def test_bootstrap_check_mode_changes_nothing(bootstrapped):
+    preview = bootstrapped["preview"]
+    assert preview.rc == 0, preview.describe()
+    assert preview.stats["localhost"]["changed"] >= 2
+    assert _graph_writes(preview) == []
+    assert bootstrapped["preview_files"] == []
 
 
 def test_bootstrap_prints_each_tenants_admin_consent_url(bootstrapped, msp_emulator):
