@@ -107,7 +107,8 @@ packaging-run:
 
 # Every supported ansible-core (tests/matrix/matrix.py; one virtualenv per version, cached in
 # $(BUILD)/matrix-venvs, logs in $(BUILD)/matrix/<version>/): ansible-doc, the setup playbook fresh, again
-# both ways, --check, and the report, against the emulator. MATRIX=2.19,2.21/3.13 runs only those.
+# both ways, --check, and the report, against the emulator. MATRIX=2.19,2.21/3.13 runs only those,
+# MATRIX=all adds 2.16 on Python 3.12 and 2.19 on 3.13.
 MATRIX ?=
 matrix-run:
 	$(PY) tests/matrix/matrix.py run --build $(BUILD) --only "$(MATRIX)"

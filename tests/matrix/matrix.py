@@ -4,27 +4,29 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The collection on every supported ansible-core: one virtualenv per (ansible-core, Python) pair.
 
-``python tests/matrix/matrix.py run``  (``make matrix``): for each pair, a virtualenv with that ansible-core
-and the runtime requirements (requirements.txt; cached in BUILD/matrix-venvs, made again when the
-versions or the requirements change), then, against one in-process emulator:
+``python tests/matrix/matrix.py run``  (``make matrix``): for each (ansible-core, Python) pair, a virtualenv
+with that ansible-core and the runtime requirements (requirements.txt at the versions tests/requirements.txt
+pins; cached in BUILD/matrix-venvs, made again when the versions or the requirements change), then,
+against one in-process emulator, two tenants per pair:
 
-1. ``ansible-doc`` of every module, the filter and the role, and ``ansible-doc -l m365.cba``;
-2. playbooks/setup.yml on two fresh tenants, one running the modules in the controller's worker (the
-   default on a local connection) and one as module processes (host variable ``m365_cba_in_process:
-   false``): every tenant changed and set up, checked in the emulator's state;
-3. the same again with ``-e m365_cba_in_process=false``: changed=0, nothing written to Graph, every
-   module ran as a module;
-4. the same again with the default: changed=0, nothing written, no module process started;
-5. ``--check``, the two ways swapped between the tenants: changed=0, nothing written;
-6. playbooks/report.yml, one tenant each way: one ``ok`` row per tenant with the certificate that is in
-   the emulator.
+1. ``ansible-doc -l m365.cba`` lists every module; ``ansible-doc`` documents every plugin and the role;
+2. playbooks/setup.yml on the two fresh tenants: changed, and set up as the emulator's state shows (the
+   certificate on disk is on the application, consented, a directory role, verified);
+3. the same again: changed=0, no Graph write;
+4. ``--check``: changed=0, no Graph write, the same certificates;
+5. playbooks/report.yml: one ``ok`` row per tenant with its certificate, no Graph write.
 
-Which way each module ran is read from the ``-vvv`` lines of the action plugins; changed counts from
-the run_record callback of the end-to-end tests. Logs go to BUILD/matrix/<pair>/, a summary table to
-BUILD/matrix/summary.md; a failing pair fails the run and its log's tail is printed.
+In each run one tenant runs the modules in the controller's worker (the default on a local connection)
+and the other as module processes (``m365_cba_in_process`` false; as the text "false" in runs 3 and 5,
+which is what ``-e m365_cba_in_process=false`` passes), alternating. Which way each module ran is checked
+per tenant in the ``-vvv`` output: the action plugin's line, and whether the module was copied to the host.
+Changed counts come from the run_record callback of the end-to-end tests, Graph writes from the
+emulator's request log. meta/runtime.yml's requires_ansible must admit exactly the tested minors, and no
+version may warn that it is unsupported. Logs go to BUILD/matrix/<pair>/, a summary table to
+BUILD/matrix/summary-run.md; a failing pair fails the run, with its log's tail and first error.
 
-``python tests/matrix/matrix.py sanity --only oldest,newest``  (``make matrix-sanity``): ansible-test
-sanity of the collection with the ansible-test of those pairs' ansible-core.
+``python tests/matrix/matrix.py sanity --only oldest,newest``  (``make sanity``): ansible-test sanity of
+the collection with the ansible-test of those pairs' ansible-core, each on a copy of its own.
 
 The collection under test is the one below ANSIBLE_COLLECTIONS_PATH (make collection builds it).
 """
@@ -51,9 +53,9 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from e2e_support import EXCHANGE_APP, PERMISSION, LocalCertificate, TenantView  # noqa: E402  pylint: disable=wrong-import-position
 from m365emu import Emulator  # noqa: E402  pylint: disable=wrong-import-position
 
-# (ansible-core, Python): the newest patch release of every supported minor on PyPI, each on the oldest
-# Python of ours (3.11, 3.12, 3.13) it supports, plus the edges of the Python range where a minor
-# spans two of them. The requires_ansible range of meta/runtime.yml is exactly these minors.
+# (ansible-core, Python): the newest release of every supported minor on PyPI; 2.16 to 2.19 on 3.11,
+# 2.20 on 3.12 and 2.21 on 3.13, so that each Python runs. The requires_ansible range of meta/runtime.yml
+# is exactly these minors. The pre-releases of 2.22 are not in it: a release candidate is not what users run.
 PAIRS = (
     ("2.16.19", "3.11"),
     ("2.17.14", "3.11"),
@@ -61,10 +63,13 @@ PAIRS = (
     ("2.19.14", "3.11"),
     ("2.20.10", "3.12"),
     ("2.21.5", "3.13"),
+)
+# With --only all (make matrix MATRIX=all), also the newest Python of the oldest version and the widest one.
+EDGE_PAIRS = (
     ("2.16.19", "3.12"),
     ("2.19.14", "3.13"),
 )
-# Names --only accepts besides "2.19" and "2.19/3.13": the supported range's two ends.
+# Names --only accepts besides "2.19" and "2.19/3.13": the supported range's two ends, and every pair.
 ALIASES = {"oldest": "2.16/3.11", "newest": "2.21/3.13"}
 
 # Plugin folders of the collection and the plugin type ansible-doc knows them by.
@@ -191,7 +196,7 @@ def make_venv(pair, venv, wanted, pins):
 
 def check_requires_ansible(collection, pairs):
     """meta/runtime.yml's requires_ansible admits exactly the ansible-core minors of the matrix (all of PAIRS,
-    whatever --only chose), and each pair's release."""
+    whatever --only chose), and each chosen pair's release."""
     import yaml  # pylint: disable=import-outside-toplevel
     from packaging.specifiers import SpecifierSet  # pylint: disable=import-outside-toplevel
 
@@ -266,13 +271,14 @@ class Playbooks:
             json.dump(values, handle)
 
     def inventory(self, as_modules):
+        """The pair's tenants; ``as_modules``: {host: m365_cba_in_process value that runs it as a module}."""
         hosts = {}
         for name in self.pair.tenants:
             bootstrap = self.emulator.tenant(name)["bootstrap"]
             hosts[name] = {"m365_cba_tenant_id": bootstrap["tenant_id"], "m365_cba_client_id": bootstrap["client_id"],
                            "m365_cba_client_certificate_path": bootstrap["certificate_path"]}
             if name in as_modules:
-                hosts[name]["m365_cba_in_process"] = False
+                hosts[name]["m365_cba_in_process"] = as_modules[name]
         return {"all": {"children": {"tenants": {
             "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
                      "m365_cba_authority_host": self.emulator.base_url, "m365_cba_graph_endpoint": self.emulator.base_url,
@@ -288,7 +294,7 @@ class Playbooks:
                 counts[ids[entry["tenant"]]] += 1
         return counts
 
-    def run(self, name, playbook, as_modules=(), extra=(), check=False):
+    def run(self, name, playbook, as_modules, check=False):
         """Run a playbook at -vvv; returns (record, stdout, Graph writes per tenant during the run)."""
         self.pair.step = name
         folder = self.work / name
@@ -297,7 +303,7 @@ class Playbooks:
         inventory.write_text(json.dumps(self.inventory(as_modules), indent=1), encoding="utf-8")
         record = folder / "record.json"
         args = [self.pair.bin("ansible-playbook"), "-vvv", "-i", inventory, "-e", f"@{self.vars_file}",
-                *extra, self.collection / "playbooks" / playbook] + (["--check"] if check else [])
+                self.collection / "playbooks" / playbook] + (["--check"] if check else [])
         env = dict(self.env, M365_CBA_RUN_RECORD=str(record), ANSIBLE_LOCAL_TEMP=str(folder / "tmp"))
         before = self.graph_writes()
         done = self.pair.command(args, name, env=env, cwd=folder)
@@ -306,23 +312,23 @@ class Playbooks:
             raise MatrixFailure(f"{name}: the run_record callback wrote nothing")
         return json.loads(record.read_text(encoding="utf-8")), done.stdout, {t: after[t] - before[t] for t in after}
 
-    def expect_ways(self, name, stdout, in_worker, as_modules, modules):
-        """Every module of ``modules`` ran in the worker for the hosts ``in_worker`` and as a module for
-        ``as_modules``, going by the action plugins' -vvv lines; with no host as modules, no module file
-        was packaged at all."""
-        for host in list(in_worker) + list(as_modules):
-            way, other = (IN_WORKER, AS_MODULE) if host in in_worker else (AS_MODULE, IN_WORKER)
-            lines = [line for line in stdout.splitlines() if line.startswith(f"<{host}> m365.cba.")]
-            ran = {m for m in modules if any(line.startswith(f"<{host}> m365.cba.{m}: {way}") for line in lines)}
-            wrong = [line for line in lines if other in line]
+    def expect_ways(self, name, stdout, as_modules, modules):
+        """Each module of ``modules`` ran as a module process for the hosts of ``as_modules`` and in the worker
+        for the others: the action plugin's -vvv line says so, and the module was copied to the host as an
+        AnsiballZ file (the local connection's -vvv PUT line) exactly when it ran as a module."""
+        lines = stdout.splitlines()
+        for host in self.pair.tenants:
+            way, other = (AS_MODULE, IN_WORKER) if host in as_modules else (IN_WORKER, AS_MODULE)
+            said = [line for line in lines if line.startswith(f"<{host}> m365.cba.")]
+            ran = {m for m in modules if any(line.startswith(f"<{host}> m365.cba.{m}: {way}") for line in said)}
+            wrong = [line for line in said if other in line]
+            copied = {m for m in modules if any(line.startswith(f"<{host}> PUT ") and line.endswith(f"/AnsiballZ_{m}.py")
+                                                for line in lines)}
             if ran != set(modules) or wrong:
-                raise MatrixFailure(f"{name}: on {host} expected every module '{way}'; missing {sorted(set(modules) - ran)},"
-                                    f" other way: {wrong[:3]}")
-        packaged = {m for m in modules if f"ansible_collections/m365/cba/plugins/modules/{m}.py" in stdout}
-        if not as_modules and packaged:
-            raise MatrixFailure(f"{name}: modules ran in the worker, yet module files were used: {sorted(packaged)}")
-        if as_modules and packaged != set(modules):
-            raise MatrixFailure(f"{name}: as modules, yet no module file was used for {sorted(set(modules) - packaged)}")
+                raise MatrixFailure(f"{name}: on {host} expected every module '{way}'; not said for {sorted(set(modules) - ran)},"
+                                    f" the other way: {wrong[:3]}")
+            if copied != (set(modules) if host in as_modules else set()):
+                raise MatrixFailure(f"{name}: on {host} ({way}) module files were copied for {sorted(copied)}")
 
 
 def expect_stats(name, record, tenants, changed):
@@ -385,32 +391,29 @@ def run_pair(pair, emulator, collection, base_env):
     check_docs(pair, env, collection)
     books = Playbooks(pair, emulator, collection, env)
 
-    record, out, _writes = books.run("setup-fresh", "setup.yml", as_modules=(b,))
+    # Each run has one tenant in the worker and one as module processes, alternating, so that each way
+    # sets up, re-runs, checks and reports. "false" as text is what `-e m365_cba_in_process=false` passes.
+    record, out, _writes = books.run("setup-fresh", "setup.yml", as_modules={b: False})
     expect_stats("setup-fresh", record, pair.tenants, changed=True)
-    books.expect_ways("setup-fresh", out, in_worker=(a,), as_modules=(b,), modules=ROLE_MODULES)
+    books.expect_ways("setup-fresh", out, as_modules=(b,), modules=ROLE_MODULES)
     thumbprints = expect_set_up(pair, emulator, books.cert_root)
 
-    record, out, writes = books.run("setup-again-as-modules", "setup.yml", extra=("-e", "m365_cba_in_process=false"))
-    expect_stats("setup-again-as-modules", record, pair.tenants, changed=False)
-    expect_no_writes("setup-again-as-modules", writes)
-    books.expect_ways("setup-again-as-modules", out, in_worker=(), as_modules=(a, b), modules=ROLE_MODULES)
-
-    record, out, writes = books.run("setup-again", "setup.yml")
+    record, out, writes = books.run("setup-again", "setup.yml", as_modules={a: "false"})
     expect_stats("setup-again", record, pair.tenants, changed=False)
     expect_no_writes("setup-again", writes)
-    books.expect_ways("setup-again", out, in_worker=(a, b), as_modules=(), modules=ROLE_MODULES)
+    books.expect_ways("setup-again", out, as_modules=(a,), modules=ROLE_MODULES)
 
-    record, out, writes = books.run("setup-check", "setup.yml", as_modules=(a,), check=True)
+    record, out, writes = books.run("setup-check", "setup.yml", as_modules={b: False}, check=True)
     expect_stats("setup-check", record, pair.tenants, changed=False)
     expect_no_writes("setup-check", writes)
-    books.expect_ways("setup-check", out, in_worker=(b,), as_modules=(a,), modules=ROLE_MODULES)
+    books.expect_ways("setup-check", out, as_modules=(b,), modules=ROLE_MODULES)
     if expect_set_up(pair, emulator, books.cert_root) != thumbprints:
         raise MatrixFailure("the certificates changed on a run that should change nothing")
 
-    record, out, writes = books.run("report", "report.yml", as_modules=(b,))
+    record, out, writes = books.run("report", "report.yml", as_modules={a: "false"})
     expect_stats("report", record, pair.tenants, changed=None)  # it writes the report files
     expect_no_writes("report", writes)
-    books.expect_ways("report", out, in_worker=(a,), as_modules=(b,), modules=REPORT_MODULES)
+    books.expect_ways("report", out, as_modules=(a,), modules=REPORT_MODULES)
     expect_report(pair, books.work / "report-files", thumbprints)
 
 
@@ -436,8 +439,10 @@ def sanity_pair(pair, collection, base_env):
 
 
 def select(only, build):
-    pairs = [Pair(core, python, build) for core, python in PAIRS]
+    pairs = [Pair(core, python, build) for core, python in PAIRS + EDGE_PAIRS]
     if not only:
+        return pairs[:len(PAIRS)]
+    if only == "all":
         return pairs
     chosen = []
     for word in only.split(","):
@@ -461,7 +466,8 @@ def find_collection():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("run", "sanity"))
-    parser.add_argument("--only", default="", help="pairs, e.g. 2.19,2.20/3.12,oldest,newest (default: all)")
+    parser.add_argument("--only", default="", help="pairs, e.g. 2.19,2.20/3.12,oldest,newest; all for the edge pairs too"
+                        " (default: one pair per version)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--build", default=os.environ.get("BUILD", str(REPO / "build")))
     args = parser.parse_args()
