@@ -155,8 +155,13 @@ lane-matrix:
 # newest supported ansible-core, in the matrix's virtualenvs. SCALES=10,100 for a shorter run.
 # (Not $(or ...): make splits its arguments at the commas.)
 SCALES ?= 10,100,500
+# Then a no-change run over LATENCY_TENANTS tenants with 100 ms on every emulator request, once per fork count of
+# LATENCY_FORKS, with the m365.cba.tenants callback (its own section of docs/benchmarks.md, after bench.py's).
+LATENCY_TENANTS ?= 500
+LATENCY_FORKS ?= 5,10,20
 bench: collection
 	$(PY) tests/bench/bench.py --scales $(SCALES) --build $(BUILD)
+	$(PY) tests/bench/latency.py --tenants $(LATENCY_TENANTS) --forks $(LATENCY_FORKS)
 
 # Soak (not part of make test): 10 runs of the setup over 20 emulator tenants = 200 tenant-runs, 5 % random
 # faults; writes the result to docs/soak.md.
