@@ -74,9 +74,13 @@ def _write_chain(fleet, tenant):
                 break
             time.sleep(0.02)
         run = launched.wait()
-        time.sleep(HOLD_SECONDS + 0.5)  # the held request is processed after the hold, client or not
+        # The held request is processed after the hold, client or not: wait for it to land in the log
+        # (longer than the hold on a loaded machine, but bounded).
         tenant_id = emu.tenant(tenant)["tenant_id"]
-        landed = [r for r in emu.requests() if r["tenant"] == tenant_id and r["fault"] and r["fault"].endswith(rule["id"])]
+        landed, settle = [], time.monotonic() + HOLD_SECONDS + 30
+        while not landed and time.monotonic() < settle:
+            time.sleep(0.25)
+            landed = [r for r in emu.requests() if r["tenant"] == tenant_id and r["fault"] and r["fault"].endswith(rule["id"])]
         step = _after_kill(fleet, tenant, run, f"killed inside the {route} write")
         step.update(route=route, held=held, landed=[r["status"] for r in landed])
         steps.append(step)
