@@ -226,17 +226,21 @@ HISTORY = """### What each change bought
 def report(machine, ratio, scaling, forks, by_version=()):
     lines = ["# Benchmarks", "", "Measured by `make bench` (tests/bench/bench.py) against the local emulator. Raw numbers below.", "",
              f"- Date: {machine['date']}", f"- Machine: {machine['cpu']}, {machine['cores']} cores",
-             f"- Python {machine['python']}, ansible-core {machine['ansible_core']}, msal {machine['msal']}, forks {forks}", "",
-             "## No-change re-run against Ansible's own floor", "",
-             f"{ratio['tenants']} tenants; per-tenant wall time of `playbooks/setup.yml` when nothing changes, against a play with the"
-             f" same number of no-op module tasks ({MODULE_TASKS} x `ansible.builtin.ping`), the three interleaved, median of {len(ratio['role'])}."
-             " The role runs its modules in the controller's worker process on a local connection (the default), or as ordinary"
-             " modules with `m365_cba_in_process=false` (how every module task ran before the action plugins).", "",
-             "| | median s/tenant | ratio to the baseline | runs (s/tenant) |", "| --- | --- | --- | --- |",
-             _ratio_row("setup role, no change", ratio["role"], ratio["baseline"]),
-             _ratio_row("setup role, no change, as modules", ratio["modules"], ratio["baseline"]),
-             _ratio_row(f"baseline ({MODULE_TASKS} x ping)", ratio["baseline"], ratio["baseline"]),
-             "", f"**Ratio: {ratio['ratio']:.2f} x the baseline** (target <= 0.6; below 1.0 the run costs less than the baseline itself).", ""]
+             f"- Python {machine['python']}, ansible-core {machine['ansible_core']}, msal {machine['msal']}, forks {forks}"]
+    if machine.get("load"):
+        lines.append(f"- Load average (1/5/15 min) at the start and the end: {machine['load']}; above 2 other jobs shared the 2 cores,"
+                     " which slows every run and makes the ratios less steady")
+    lines += ["",
+              "## No-change re-run against Ansible's own floor", "",
+              f"{ratio['tenants']} tenants; per-tenant wall time of `playbooks/setup.yml` when nothing changes, against a play with the"
+              f" same number of no-op module tasks ({MODULE_TASKS} x `ansible.builtin.ping`), the three interleaved, median of {len(ratio['role'])}."
+              " The role runs its modules in the controller's worker process on a local connection (the default), or as ordinary"
+              " modules with `m365_cba_in_process=false` (how every module task ran before the action plugins).", "",
+              "| | median s/tenant | ratio to the baseline | runs (s/tenant) |", "| --- | --- | --- | --- |",
+              _ratio_row("setup role, no change", ratio["role"], ratio["baseline"]),
+              _ratio_row("setup role, no change, as modules", ratio["modules"], ratio["baseline"]),
+              _ratio_row(f"baseline ({MODULE_TASKS} x ping)", ratio["baseline"], ratio["baseline"]),
+              "", f"**Ratio: {ratio['ratio']:.2f} x the baseline** (target <= 0.6; below 1.0 the run costs less than the baseline itself).", ""]
     lines += ["Median wall time of each task per tenant (all hosts of a task run in parallel with the forks):", "",
               "| task | in the worker (s/tenant) | as modules (s/tenant) |", "| --- | --- | --- |"]
     for (name, seconds), (_name, module_seconds) in zip(ratio["role_tasks"], ratio["module_tasks"]):
@@ -301,6 +305,7 @@ def main():
         sys.exit("set ANSIBLE_COLLECTIONS_PATH to a directory holding ansible_collections/m365/cba (make bench does)")
     with tempfile.TemporaryDirectory(prefix="m365cba-bench-") as tmp:
         work = Path(tmp)
+        load_at_start = os.getloadavg()
         ratio = ratio_benchmark(work, args.forks, args.ratio_tenants, args.repeat)
         print(f"ratio {ratio['ratio']:.2f}", flush=True)
         by_version = version_ratios(work, args.forks, args.ratio_tenants, args.repeat, args.versions, args.build) if args.versions else []
@@ -308,7 +313,9 @@ def main():
         for scale in [int(s) for s in args.scales.split(",") if s]:
             scaling.append(scaling_benchmark(work, args.forks, scale))
             print(json.dumps(scaling[-1]), flush=True)
-    Path(args.out).write_text(report(versions(), ratio, scaling, args.forks, by_version), encoding="utf-8")
+    machine = versions()
+    machine["load"] = " / ".join("%.1f, %.1f, %.1f" % load for load in (load_at_start, os.getloadavg()))
+    Path(args.out).write_text(report(machine, ratio, scaling, args.forks, by_version), encoding="utf-8")
     print(f"wrote {args.out}")
 
 
