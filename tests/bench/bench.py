@@ -278,12 +278,22 @@ def report(machine, ratio, scaling, forks, by_version=()):
     return "\n".join(lines)
 
 
+# tests/bench/latency.py keeps a section of its own at the end of the same file; writing ours keeps it.
+LATENCY_SECTION = "<!-- latency benchmark:"
+
+
+def write_report(path, text):
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = old[old.index(LATENCY_SECTION):] if LATENCY_SECTION in old else ""
+    path.write_text(text.rstrip("\n") + "\n" + ("\n" + kept if kept else ""), encoding="utf-8")
+
+
 def rerender(path):
     """Write ``path`` again from the raw numbers it holds (after a change to the report's text only)."""
     text = Path(path).read_text(encoding="utf-8")
     raw = json.loads(text.split("```json\n", 1)[1].split("\n```", 1)[0])
-    Path(path).write_text(report(raw["machine"], raw["ratio"], raw["scaling"], raw.get("forks", 5), raw.get("by_version", ())),
-                          encoding="utf-8")
+    write_report(path, report(raw["machine"], raw["ratio"], raw["scaling"], raw.get("forks", 5), raw.get("by_version", ())))
 
 
 def main():
@@ -315,7 +325,7 @@ def main():
             print(json.dumps(scaling[-1]), flush=True)
     machine = versions()
     machine["load"] = " / ".join("%.1f, %.1f, %.1f" % load for load in (load_at_start, os.getloadavg()))
-    Path(args.out).write_text(report(machine, ratio, scaling, args.forks, by_version), encoding="utf-8")
+    write_report(args.out, report(machine, ratio, scaling, args.forks, by_version))
     print(f"wrote {args.out}")
 
 
