@@ -559,7 +559,7 @@ def _transient(exc):
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = repr(exc)
         return not any(s in text for s in ("NameResolutionError", "Failed to resolve", "Name or service not known",
-                                             "Connection refused", "nodename nor servname"))
+                                           "Connection refused", "nodename nor servname"))
     return isinstance(exc, (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError))
 
 

@@ -125,12 +125,14 @@ def call(spec, run, ctx, secrets=()):
     A result whose identifiers hold a ``no_log`` value fails instead: Ansible would mask the value
     there and every later task and report would carry a corrupted thumbprint or id.
     """
+    outcome = None
     try:
         spec.call(run, ctx)
     except ModuleDone as done:
-        failed, result = done.failed, done.result
-    else:
+        outcome = done
+    if outcome is None:
         raise ModuleIncomplete("the module returned without a result")
+    failed, result = outcome.failed, outcome.result
     problem = None if failed else check_identifiers(result, set(secrets) | ctx.no_log_values)
     if problem:
         return True, {"msg": problem}

@@ -173,7 +173,7 @@ def test_key_credentials_binary_identifier_dates_and_list_keys(graph, new_certif
     for credential in read:
         assert DATE_7.match(credential["startDateTime"]) and DATE_7.match(credential["endDateTime"])
     assert read[1]["endDateTime"] == cert2.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-    listed = client.get(f"/applications?$filter=displayName eq 'wire'&$select=id,keyCredentials").json()["value"][0]
+    listed = client.get("/applications?$filter=displayName eq 'wire'&$select=id,keyCredentials").json()["value"][0]
     assert [c["key"] for c in listed["keyCredentials"]] == [der_b64(cert1), der_b64(cert2)]
     plain = client.get("/applications?$filter=displayName eq 'wire'").json()["value"][0]
     assert [c["key"] for c in plain["keyCredentials"]] == [None, None]
