@@ -46,8 +46,7 @@ def test_the_same_result_both_ways(run_module, module):
 
 
 def test_warnings_reach_the_result_in_the_worker(module):
-    from conftest import run_in_worker
-    assert run_in_worker(module, {"name": "n"})["warnings"] == ["a warning"]
+    assert _runner.run_in_worker("echo", SPEC, echo, {"name": "n"})["warnings"] == ["a warning"]
 
 
 def test_secrets_are_masked_in_sub_options_too(run_module, module):
