@@ -210,7 +210,8 @@ def section(raw):
     lines = [START, "", "## Many tenants with network latency", "",
              f"Measured by `make bench` (tests/bench/latency.py) on {machine['date']}, {machine['cpu']}, {machine['cores']} cores,"
              f" Python {machine['python']}, ansible-core {machine['ansible_core']}; load average {' / '.join(raw['load_before'])}"
-             f" (1 / 5 / 15 min) before and {' / '.join(raw['load_after'])} after the runs (the table has the 1-minute load average before and after each run; above 2 the 2 cores were shared with other work).", "",
+             f" (1 / 5 / 15 min) before and {' / '.join(raw['load_after'])} after the runs (the table has the 1-minute load"
+             " average before and after each run; above 2 the 2 cores were shared with other work).", "",
              f"{raw['tenants']} tenants, set up once, then the no-change re-run of `playbooks/setup.yml` with the"
              f" `m365.cba.tenants` stdout callback while the emulator delays every request (sign-in host and Graph) by"
              f" {raw['delay'] * 1000:.0f} ms (its `delay` fault rule), once per fork count. Every run left all"
