@@ -196,7 +196,7 @@ def recommendation(raw):
                  f" {pick['per_tenant'] * 500 / 60:.0f} min for 500 tenants, with {pick['peak_tree_pss_mib']:.0f} MiB of memory at the peak.")
     lines.append("With a slower network (a control node far from the tenants' region) the wait per tenant grows with the"
                  " latency, and so do the forks it takes to fill it: raise them while the control node's load average stays"
-                 f" below its cores and its memory has room for one more worker per fork"
+                 " below its cores and its memory has room for one more worker per fork"
                  + (f" (about {per_fork:.0f} MiB)" if per_fork > 0 else "") + "; more forks than that"
                  " only add processes competing for the same cores. Throttling does not limit the forks: Microsoft Graph's"
                  " identity limits count per application and tenant (at least 3,500 resource units per 10 s) and per"
