@@ -133,10 +133,22 @@ def call(spec, run, ctx, secrets=()):
     if outcome is None:
         raise ModuleIncomplete("the module returned without a result")
     failed, result = outcome.failed, outcome.result
-    problem = None if failed else check_identifiers(result, set(secrets) | ctx.no_log_values)
+    problem = None if failed else masked_identifier_problem(spec, ctx, result, secrets)
     if problem:
         return True, {"msg": problem}
     return failed, result
+
+
+def masked_identifier_problem(spec, ctx, result, secrets):
+    """Why ``result`` cannot be returned as is (an identifier holds a secret), naming the option; or None."""
+    for name, option in spec.argument_spec.items():
+        value = ctx.params.get(name)
+        if option.get("no_log") and isinstance(value, str) and value:
+            problem = check_identifiers(result, [value], secret=f"the value of {name}")
+            if problem:
+                return f"{name}: {problem}"
+    # Secrets found at run time (a credential from the environment) have no option to name.
+    return check_identifiers(result, set(secrets) | ctx.no_log_values)
 
 
 def run_module(spec, run):

@@ -277,7 +277,6 @@ files_written:
 import base64
 
 from ansible_collections.m365.cba.plugins.module_utils import _certs
-from ansible_collections.m365.cba.plugins.module_utils._identifiers import check_identifiers
 from ansible_collections.m365.cba.plugins.module_utils._runner import ModuleSpec, run_module
 
 ARGUMENT_SPEC = dict(
@@ -349,10 +348,6 @@ def run(ctx):
         regenerated=outcome.regenerated,
         files_written=list(outcome.files_written),
     )
-    # Ansible would mask the password inside a thumbprint or serial that happens to contain it.
-    problem = check_identifiers(result, [params["pfx_password"]], secret="the PFX password")
-    if problem:
-        ctx.fail(f"pfx_password: {problem}")
     diff = ctx.diff(outcome.before, outcome.after)
     if diff is not None:
         result["diff"] = diff
