@@ -188,6 +188,9 @@ class Credential:
     def validate(self):
         """Check the inputs before any network call; raise AuthError naming the option."""
 
+    def prepare(self):
+        """Ready the credential to sign in (only when no cached token serves); raise AuthError naming the option."""
+
     def identity(self):
         raise NotImplementedError
 
@@ -215,32 +218,45 @@ class CertificateCredential(Credential):
     def __init__(self, connection):
         super().__init__(connection)
         self._loaded = None
+        self._data = None
+        self._identity = None
 
     def validate(self):
+        # The file must be readable (its bytes key the token cache). Its key is loaded, and checked
+        # against the certificate, only when a token is asked for: validating an RSA key costs tens of
+        # milliseconds of CPU, and a cached token was got with these very bytes and password.
         if not self.connection.client_id:
             raise AuthError("client_id is required with client_certificate_path", option="client_id")
+        self.identity()
+
+    def prepare(self):
         self._load()
 
     def _load(self):
         if self._loaded is None:
-            from ._certs import CertificateError, load_credential_file  # pylint: disable=import-outside-toplevel
+            from ._certs import CertificateError, load_credential_data  # pylint: disable=import-outside-toplevel
 
+            self.identity()  # the bytes the token cache knows them by
             try:
-                self._loaded = load_credential_file(self.connection.client_certificate_path, self.connection.client_certificate_password)
+                self._loaded = load_credential_data(self._data, self.connection.client_certificate_password)
             except CertificateError as exc:
                 raise AuthError(exc.args[0], option=exc.option) from None
         return self._loaded
 
     def identity(self):
         # The file's bytes (not its name) and the password: a changed file is a new identity.
-        digest = hashlib.sha256(b"certificate:")
-        try:
-            with open(self.connection.client_certificate_path, "rb") as handle:
-                digest.update(handle.read())
-        except OSError as exc:
-            raise AuthError(f"cannot read {self.connection.client_certificate_path}: {exc.strerror}", option="client_certificate_path") from None
-        digest.update((self.connection.client_certificate_password or "").encode("utf-8"))
-        return digest.hexdigest()
+        if self._identity is None:
+            from ._certs import CertificateError, read_credential_file  # pylint: disable=import-outside-toplevel
+
+            try:
+                self._data = read_credential_file(self.connection.client_certificate_path)
+            except CertificateError as exc:
+                raise AuthError(exc.args[0], option=exc.option) from None
+            digest = hashlib.sha256(b"certificate:")
+            digest.update(self._data)
+            digest.update((self.connection.client_certificate_password or "").encode("utf-8"))
+            self._identity = digest.hexdigest()
+        return self._identity
 
     def msal_credential(self):
         loaded = self._load()
@@ -372,6 +388,7 @@ class TokenSource:
         token = self.cache.get(key)
         if token:
             return token
+        self.credential.prepare()
         result = self._acquire(resource)
         token = result["access_token"]
         self.cache.put(key, token, time.time() + int(result.get("expires_in", 0)))

@@ -115,9 +115,18 @@ def load_pem_bundle(data: bytes, password, option="client_certificate_path", pas
     return LoadedCredential(key, cert)
 
 
+def read_credential_file(path, option="client_certificate_path"):
+    """The bytes of a credential file; a missing or unreadable file names ``option``."""
+    return _read(path, option)
+
+
 def load_credential_file(path, password=None, option="client_certificate_path", password_option="client_certificate_password"):
     """A key + certificate from a PEM bundle or a PFX file, whichever ``path`` holds."""
-    data = _read(path, option)
+    return load_credential_data(_read(path, option), password, option, password_option)
+
+
+def load_credential_data(data, password=None, option="client_certificate_path", password_option="client_certificate_password"):
+    """A key + certificate from the bytes of a PEM bundle or a PFX file, checked to belong together."""
     if b"-----BEGIN" in data:
         loaded = load_pem_bundle(data, password, option, password_option)
     else:
@@ -544,17 +553,28 @@ def _load_pem_certificate(data):
         return None
 
 
-def pfx_state(data, private_key, certificate, password, encryption) -> str:
-    """Whether a PFX holds exactly ``private_key`` + ``certificate``, opens with ``password`` and
-    uses ``encryption``: ``ok``, ``missing``, ``unopenable``, ``stale`` or ``encryption``."""
+def open_pfx(data, password):
+    """``(key, certificate)`` of a PFX, ``None`` for a missing file, ``False`` for one that does not
+    open with ``password`` (wrong password and damaged file are indistinguishable here)."""
     from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
 
     if data is None:
-        return "missing"
+        return None
     try:
         key, cert, _extra = pkcs12.load_key_and_certificates(data, _password_bytes(password))
-    except ValueError:  # wrong password and damaged file are indistinguishable here
+    except ValueError:
+        return False
+    return key, cert
+
+
+def pfx_state(data, opened, private_key, certificate, encryption) -> str:
+    """Whether a PFX (its bytes and what ``open_pfx`` made of them) holds exactly ``private_key`` +
+    ``certificate`` and uses ``encryption``: ``ok``, ``missing``, ``unopenable``, ``stale`` or ``encryption``."""
+    if opened is None:
+        return "missing"
+    if opened is False:
         return "unopenable"
+    key, cert = opened
     if key is None or cert is None or private_key is None or certificate is None:
         return "stale"
     if der(cert) != der(certificate) or not keys_match(private_key, cert):
@@ -594,19 +614,24 @@ def inspect_files(paths: CertificatePaths, request: CertificateRequest) -> Inspe
     contents = {kind: read_if_present(paths.path(kind)) for kind in FILE_KINDS}
     found.modes = {kind: file_mode(paths.path(kind)) for kind in FILE_KINDS if contents[kind] is not None}
 
+    # Loading an RSA key validates it, which costs tens of milliseconds: the PFX's key (validated as
+    # it is loaded) serves for the key file too when the file holds exactly that key as written here.
+    opened = open_pfx(contents["pfx"], request.pfx_password)
     if contents["key"] is None:
         found.states["key"] = "missing"
     else:
-        found.private_key = _load_private_key(contents["key"])
+        pfx_key = opened[0] if opened else None
+        if pfx_key is not None and contents["key"] == private_key_pem(pfx_key):
+            found.private_key = pfx_key
+        else:
+            found.private_key = _load_private_key(contents["key"])
         found.states["key"] = "ok" if found.private_key is not None else "invalid"
     if contents["certificate"] is None:
         found.states["certificate"] = "missing"
     else:
         found.certificate = _load_pem_certificate(contents["certificate"])
         found.states["certificate"] = "ok" if found.certificate is not None else "invalid"
-    found.states["pfx"] = pfx_state(
-        contents["pfx"], found.private_key, found.certificate, request.pfx_password, request.pfx_encryption
-    )
+    found.states["pfx"] = pfx_state(contents["pfx"], opened, found.private_key, found.certificate, request.pfx_encryption)
     found.states["cer"] = cer_state(contents["cer"], found.certificate)
     return found
 

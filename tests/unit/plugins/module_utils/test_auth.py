@@ -99,6 +99,55 @@ def test_cache_separates_resources_and_credentials(tmp_path):
     assert wrong.acquired == ["https://graph.microsoft.com"]  # a different secret never gets the cached token
 
 
+def _pfx_credential(path, password):
+    from ansible_collections.m365.cba.plugins.module_utils import _certs  # pylint: disable=import-outside-toplevel
+
+    key = _certs.generate_private_key(2048)
+    certificate = _certs.build_self_signed(key, _certs.CertificateRequest(pfx_password=password))
+    path.write_bytes(_certs.pfx_bytes(key, certificate, password))
+    return str(path)
+
+
+def test_a_cached_token_is_served_without_loading_the_private_key(tmp_path, monkeypatch):
+    """Loading (and so validating) an RSA key costs tens of milliseconds of CPU per task: with a
+    cached token for the same file bytes and password, nothing loads it."""
+    from ansible_collections.m365.cba.plugins.module_utils import _certs  # pylint: disable=import-outside-toplevel
+
+    password = "a bootstrap password, long enough"
+    conn = Connection(tenant_id="t", client_id="c", token_cache_dir=str(tmp_path / "cache"),
+                      client_certificate_path=_pfx_credential(tmp_path / "bootstrap.pfx", password),
+                      client_certificate_password=password)
+    loads = []
+    real = _certs.load_credential_data
+    monkeypatch.setattr(_certs, "load_credential_data", lambda *args, **kwargs: loads.append(1) or real(*args, **kwargs))
+    first = CountingSource(conn)
+    assert loads == []  # choosing and checking the credential reads the file, loads no key
+    assert first.token_for("https://graph.microsoft.com") == "token-1"
+    assert loads == [1]
+    second = CountingSource(conn)  # the next task
+    assert second.token_for("https://graph.microsoft.com") == "token-1"
+    assert second.acquired == [] and loads == [1]
+
+
+@pytest.mark.parametrize("fault, option", [("wrong password", "client_certificate_password"),
+                                           ("file changed since the cached token", "client_certificate_path")])
+def test_a_bad_certificate_is_named_before_any_token_request(tmp_path, fault, option):
+    password = "a bootstrap password, long enough"
+    path = tmp_path / "bootstrap.pfx"
+    conn = Connection(tenant_id="t", client_id="c", token_cache_dir=str(tmp_path / "cache"),
+                      client_certificate_path=_pfx_credential(path, password), client_certificate_password=password)
+    CountingSource(conn).token_for("https://graph.microsoft.com")
+    if fault == "wrong password":
+        conn.client_certificate_password = "not the password of that file"
+    else:
+        path.write_bytes(b"not a certificate any more")
+    source = CountingSource(conn)
+    with pytest.raises(AuthError) as info:
+        source.token_for("https://graph.microsoft.com")
+    assert info.value.option == option
+    assert source.acquired == []
+
+
 def test_cache_ignores_tokens_close_to_expiry(tmp_path):
     cache = TokenCache(str(tmp_path))
     cache.put("k", "old", expires_on=1000 + _auth.TOKEN_MIN_REMAINING - 1)

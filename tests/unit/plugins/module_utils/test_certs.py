@@ -318,6 +318,33 @@ def test_first_run_writes_the_set_with_modes_second_run_keeps_it(paths, request_
     assert second.before == second.after
 
 
+def test_a_kept_set_loads_its_private_key_once(paths, request_, monkeypatch):
+    """Loading an RSA key validates it (tens of milliseconds of CPU): on a run that keeps the set,
+    the PFX's key, validated as it is opened, stands for the identical key file."""
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    present(paths, request_)
+    loads = []
+    for module, name in ((serialization, "load_pem_private_key"), (pkcs12, "load_key_and_certificates")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: loads.append(_name) or _real(*a, **k))
+    assert not present(paths, request_).changed
+    assert loads == ["load_key_and_certificates"]
+
+
+def test_a_key_file_in_another_encoding_of_the_same_key_is_kept(paths, request_):
+    first = present(paths, request_)
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    key = _certs._load_private_key(open(paths.path("key"), "rb").read())  # pylint: disable=protected-access
+    traditional = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                    serialization.NoEncryption())
+    with open(paths.path("key"), "wb") as handle:
+        handle.write(traditional)
+    outcome = present(paths, request_)
+    assert not outcome.changed and outcome.after["thumbprint"] == first.after["thumbprint"]
+
+
 def test_existing_directory_keeps_its_mode(tmp_path, request_):
     os.chmod(tmp_path, 0o755)
     present(_certs.certificate_paths(str(tmp_path), "t"), request_)
