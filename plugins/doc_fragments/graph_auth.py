@@ -123,6 +123,6 @@ notes:
     depending on the module; C(Application.ReadWrite.All), C(AppRoleAssignment.ReadWrite.All),
     C(RoleManagement.ReadWrite.Directory) and C(Organization.Read.All) cover them all.
 requirements:
-  - msal >= 1.34.0
+  - msal >= 1.35.0
   - requests >= 2.31.0
 """

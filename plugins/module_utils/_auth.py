@@ -191,6 +191,9 @@ class Credential:
     def prepare(self):
         """Ready the credential to sign in (only when no cached token serves); raise AuthError naming the option."""
 
+    def explain(self):
+        """After a failed sign-in: raise the AuthError naming the option when the credential itself is at fault."""
+
     def identity(self):
         raise NotImplementedError
 
@@ -213,35 +216,38 @@ class SecretCredential(Credential):
 
 
 class CertificateCredential(Credential):
+    """A certificate and its private key, in a PFX file or a PEM bundle.
+
+    Its key is loaded by msal only, when a token is asked for: loading an RSA key validates it, which
+    costs tens of milliseconds of CPU, and a cached token was got with these very bytes and password.
+    When signing in fails, ``explain()`` loads the file itself to name what is wrong with it.
+    """
+
     kind = "certificate"
 
     def __init__(self, connection):
         super().__init__(connection)
-        self._loaded = None
         self._data = None
         self._identity = None
+        self._msal = None
 
     def validate(self):
-        # The file must be readable (its bytes key the token cache). Its key is loaded, and checked
-        # against the certificate, only when a token is asked for: validating an RSA key costs tens of
-        # milliseconds of CPU, and a cached token was got with these very bytes and password.
+        # The file must be readable (its bytes key the token cache).
         if not self.connection.client_id:
             raise AuthError("client_id is required with client_certificate_path", option="client_id")
         self.identity()
 
     def prepare(self):
-        self._load()
+        self.msal_credential()
 
-    def _load(self):
-        if self._loaded is None:
-            from ._certs import CertificateError, load_credential_data  # pylint: disable=import-outside-toplevel
+    def explain(self):
+        from ._certs import CertificateError, load_credential_data  # pylint: disable=import-outside-toplevel
 
-            self.identity()  # the bytes the token cache knows them by
-            try:
-                self._loaded = load_credential_data(self._data, self.connection.client_certificate_password)
-            except CertificateError as exc:
-                raise AuthError(exc.args[0], option=exc.option) from None
-        return self._loaded
+        self.identity()
+        try:
+            load_credential_data(self._data, self.connection.client_certificate_password)
+        except CertificateError as exc:
+            raise AuthError(exc.args[0], option=exc.option) from None
 
     def identity(self):
         # The file's bytes (not its name) and the password: a changed file is a new identity.
@@ -259,9 +265,25 @@ class CertificateCredential(Credential):
         return self._identity
 
     def msal_credential(self):
-        loaded = self._load()
-        # private_key + public_certificate (no SHA-1 thumbprint): msal signs PS256 with x5t#S256.
-        return {"private_key": loaded.private_key_pem().decode("ascii"), "public_certificate": loaded.certificate_pem().decode("ascii")}
+        """msal's documented forms: a PFX file by path, or the PEM key and certificate (msal signs PS256
+        with the certificate's SHA-256 thumbprint, x5t#S256, either way, and sends it as x5c)."""
+        if self._msal is None:
+            from ._certs import CertificateError, split_pem_bundle  # pylint: disable=import-outside-toplevel
+
+            self.identity()
+            password = self.connection.client_certificate_password or None
+            if b"-----BEGIN" in self._data:
+                try:
+                    key, certificate = split_pem_bundle(self._data)
+                except CertificateError as exc:
+                    raise AuthError(exc.args[0], option=exc.option) from None
+                credential = {"private_key": key, "public_certificate": certificate}
+            else:
+                credential = {"private_key_pfx_path": self.connection.client_certificate_path, "public_certificate": True}
+            if password:
+                credential["passphrase"] = password
+            self._msal = credential
+        return self._msal
 
 
 class TokenCredential(Credential):
@@ -476,17 +498,21 @@ class TokenSource:
             result = self._request_token([Cloud.scope_for(resource)])
         except AuthError:
             raise
-        except ValueError as exc:
-            # msal raises ValueError when the authority's discovery document cannot be read,
-            # which is what an unknown tenant or a wrong authority host looks like.
-            raise AuthError(_clean(str(exc)), option="tenant_id") from None
         except Exception as exc:  # pylint: disable=broad-exception-caught
+            # msal could not use the certificate file (a wrong password, a key of another kind): name it.
+            self.credential.explain()
+            if isinstance(exc, ValueError):
+                # msal raises ValueError when the authority's discovery document cannot be read,
+                # which is what an unknown tenant or a wrong authority host looks like.
+                raise AuthError(_clean(str(exc)), option="tenant_id") from None
             # A certificate the endpoint's TLS chain does not verify against is a ca_bundle matter.
             option = "ca_bundle" if "SSLError" in type(exc).__name__ or "CERTIFICATE_VERIFY_FAILED" in str(exc) else "authority_host"
             raise AuthError(f"token request to {self.connection.authority_base} failed: {type(exc).__name__}: {_clean(str(exc))}",
                             option=option) from None
         if "access_token" in result:
             return result
+        # Refused: a key that does not belong to the certificate is named as such, not by its AADSTS code.
+        self.credential.explain()
         raise _auth_error_from(result)
 
 

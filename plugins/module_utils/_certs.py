@@ -94,15 +94,27 @@ def load_pfx(data: bytes, password, option="client_certificate_path", password_o
     return LoadedCredential(key, cert)
 
 
+PEM_KEY_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.DOTALL)
+PEM_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def split_pem_bundle(data: bytes, option="client_certificate_path"):
+    """``(private key block, first certificate block)`` of one PEM text (any order), as text; read, not loaded."""
+    key = PEM_KEY_BLOCK.search(data)
+    cert = PEM_CERT_BLOCK.search(data)
+    if cert is None:
+        raise CertificateError("the PEM file holds no certificate (-----BEGIN CERTIFICATE-----)", option)
+    if key is None:
+        raise CertificateError("the PEM file holds no private key; it needs the key and the certificate", option)
+    return key.group(0).decode("ascii"), cert.group(0).decode("ascii")
+
+
 def load_pem_bundle(data: bytes, password, option="client_certificate_path", password_option="client_certificate_password"):
     """Private key and certificate from one PEM text (any order)."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
 
-    if PEM_CERT_MARKER not in data:
-        raise CertificateError("the PEM file holds no certificate (-----BEGIN CERTIFICATE-----)", option)
-    if b"PRIVATE KEY-----" not in data:
-        raise CertificateError("the PEM file holds no private key; it needs the key and the certificate", option)
+    split_pem_bundle(data, option)
     try:
         key = serialization.load_pem_private_key(data, _password_bytes(password))
     except TypeError:

@@ -46,6 +46,10 @@ LIBRARIES = (
     "cryptography.hazmat.primitives.serialization.pkcs12",
 )
 
+# Imported by the libraries above only when they first sign a client assertion (PyJWT, for msal):
+# imported here too when present, but never a reason to run the modules as module processes.
+OPTIONAL_LIBRARIES = ("jwt",)
+
 # The libraries the controller's Python could not import: the modules then run as module processes,
 # with the interpreter the inventory gives the host, which may have them.
 MISSING = set()
@@ -64,11 +68,12 @@ def preload(module):
     Never raises: a plugin that fails to load would fail the task before ``m365_cba_in_process``
     is even read.
     """
-    for name in LIBRARIES:
+    for name in LIBRARIES + OPTIONAL_LIBRARIES:
         try:
             importlib.import_module(name)
         except ImportError:
-            MISSING.add(name.split(".", maxsplit=1)[0])
+            if name in LIBRARIES:
+                MISSING.add(name.split(".", maxsplit=1)[0])
     try:
         loaded = importlib.import_module(module_fqn(module))
         getattr(loaded, "SPEC")

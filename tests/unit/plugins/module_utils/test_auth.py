@@ -99,55 +99,6 @@ def test_cache_separates_resources_and_credentials(tmp_path):
     assert wrong.acquired == ["https://graph.microsoft.com"]  # a different secret never gets the cached token
 
 
-def _pfx_credential(path, password):
-    from ansible_collections.m365.cba.plugins.module_utils import _certs  # pylint: disable=import-outside-toplevel
-
-    key = _certs.generate_private_key(2048)
-    certificate = _certs.build_self_signed(key, _certs.CertificateRequest(pfx_password=password))
-    path.write_bytes(_certs.pfx_bytes(key, certificate, password))
-    return str(path)
-
-
-def test_a_cached_token_is_served_without_loading_the_private_key(tmp_path, monkeypatch):
-    """Loading (and so validating) an RSA key costs tens of milliseconds of CPU per task: with a
-    cached token for the same file bytes and password, nothing loads it."""
-    from ansible_collections.m365.cba.plugins.module_utils import _certs  # pylint: disable=import-outside-toplevel
-
-    password = "a bootstrap password, long enough"
-    conn = Connection(tenant_id="t", client_id="c", token_cache_dir=str(tmp_path / "cache"),
-                      client_certificate_path=_pfx_credential(tmp_path / "bootstrap.pfx", password),
-                      client_certificate_password=password)
-    loads = []
-    real = _certs.load_credential_data
-    monkeypatch.setattr(_certs, "load_credential_data", lambda *args, **kwargs: loads.append(1) or real(*args, **kwargs))
-    first = CountingSource(conn)
-    assert loads == []  # choosing and checking the credential reads the file, loads no key
-    assert first.token_for("https://graph.microsoft.com") == "token-1"
-    assert loads == [1]
-    second = CountingSource(conn)  # the next task
-    assert second.token_for("https://graph.microsoft.com") == "token-1"
-    assert second.acquired == [] and loads == [1]
-
-
-@pytest.mark.parametrize("fault, option", [("wrong password", "client_certificate_password"),
-                                           ("file changed since the cached token", "client_certificate_path")])
-def test_a_bad_certificate_is_named_before_any_token_request(tmp_path, fault, option):
-    password = "a bootstrap password, long enough"
-    path = tmp_path / "bootstrap.pfx"
-    conn = Connection(tenant_id="t", client_id="c", token_cache_dir=str(tmp_path / "cache"),
-                      client_certificate_path=_pfx_credential(path, password), client_certificate_password=password)
-    CountingSource(conn).token_for("https://graph.microsoft.com")
-    if fault == "wrong password":
-        conn.client_certificate_password = "not the password of that file"
-    else:
-        path.write_bytes(b"not a certificate any more")
-    source = CountingSource(conn)
-    with pytest.raises(AuthError) as info:
-        source.token_for("https://graph.microsoft.com")
-    assert info.value.option == option
-    assert source.acquired == []
-
-
 def test_cache_ignores_tokens_close_to_expiry(tmp_path):
     cache = TokenCache(str(tmp_path))
     cache.put("k", "old", expires_on=1000 + _auth.TOKEN_MIN_REMAINING - 1)
@@ -212,6 +163,94 @@ def emulator_source(emu, clock, tenant="tenant01", **kwargs):
 
 def token_posts(emu):
     return [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/oauth2/v2.0/token")]
+
+
+# -- the certificate's key: loaded by msal only, once per token request ---------------------------------
+
+@pytest.fixture
+def key_loads(monkeypatch):
+    """Every load of a private key (each validates an RSA key: tens of milliseconds of CPU)."""
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
+
+    loads = []
+    # PyJWT, which signs msal's assertion, imported the loader by its name.
+    jwt_algorithms = pytest.importorskip("jwt.algorithms")
+    for module, name in ((serialization, "load_pem_private_key"), (jwt_algorithms, "load_pem_private_key"),
+                         (pkcs12, "load_key_and_certificates")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: loads.append(_name) or _real(*a, **k))
+    return loads
+
+
+def certificate_connection(emu, tmp_path, form, **kwargs):
+    boot = emu.tenant("tenant01")["bootstrap"]
+    path, password = (boot["pfx_path"], boot["pfx_password"]) if form == "pfx" else (boot["certificate_path"], None)
+    options = dict(tenant_id=emu.tenant("tenant01")["tenant_id"], client_id=boot["client_id"], client_certificate_path=path,
+                   client_certificate_password=password, authority_host=emu.base_url, ca_bundle=emu.ca_bundle,
+                   token_cache_dir=str(tmp_path / "cache"))
+    options.update(kwargs)
+    return Connection(**options)
+
+
+@pytest.mark.parametrize("form", ["pfx", "pem"])
+def test_the_key_is_loaded_once_per_token_request_and_not_for_a_cached_token(emu, tmp_path, key_loads, form):
+    conn = certificate_connection(emu, tmp_path, form)
+    first = TokenSource(conn)
+    assert key_loads == []  # choosing and checking the credential reads the file, loads no key
+    assert _auth.jwt_claims(first.token_for(GRAPH))["aud"].rstrip("/") == GRAPH
+    assert len(key_loads) == 1 and first.requests_made == 1  # msal's own, to sign the assertion
+    second = TokenSource(conn)  # the next task
+    second.token_for(GRAPH)
+    assert len(key_loads) == 1 and second.requests_made == 0
+    assert len(token_posts(emu)) == 1
+
+
+def _pem_bundle(key, certificate_pem):
+    from ansible_collections.m365.cba.plugins.module_utils import _certs  # pylint: disable=import-outside-toplevel
+
+    return _certs.private_key_pem(key) + certificate_pem
+
+
+@pytest.mark.parametrize("fault, option, words", [
+    ("wrong password", "client_certificate_password", "does not open"),
+    ("another key", "client_certificate_path", "does not belong to the certificate"),
+    ("not RSA", "client_certificate_path", "not RSA"),
+    ("no key", "client_certificate_path", "no private key"),
+])
+def test_a_certificate_msal_cannot_use_is_named(emu, tmp_path, fault, option, words):
+    from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.m365.cba.plugins.module_utils import _certs  # pylint: disable=import-outside-toplevel
+
+    certificate_pem = open(emu.tenant("tenant01")["bootstrap"]["public_certificate_path"], "rb").read()
+    bundle = tmp_path / "bundle.pem"
+    if fault == "another key":
+        bundle.write_bytes(_pem_bundle(_certs.generate_private_key(2048), certificate_pem))
+    elif fault == "not RSA":
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = _certs.build_self_signed(key, _certs.CertificateRequest(pfx_password="an unused password, long enough"))
+        bundle.write_bytes(_pem_bundle(key, _certs.certificate_pem(certificate)))
+    elif fault == "no key":
+        bundle.write_bytes(certificate_pem)
+    conn = (certificate_connection(emu, tmp_path, "pfx", client_certificate_password="not the password of that file")
+            if fault == "wrong password" else certificate_connection(emu, tmp_path, "pem", client_certificate_path=str(bundle)))
+    with pytest.raises(AuthError) as info:
+        TokenSource(conn).token_for(GRAPH)
+    assert info.value.option == option and words in str(info.value), str(info.value)
+
+
+def test_a_certificate_file_changed_since_the_cached_token_is_read_again(emu, tmp_path):
+    boot = emu.tenant("tenant01")["bootstrap"]
+    path = tmp_path / "bootstrap.pem"
+    path.write_bytes(open(boot["certificate_path"], "rb").read())
+    conn = certificate_connection(emu, tmp_path, "pem", client_certificate_path=str(path))
+    TokenSource(conn).token_for(GRAPH)
+    path.write_bytes(b"not a certificate any more")
+    with pytest.raises(AuthError) as info:
+        TokenSource(conn).token_for(GRAPH)
+    assert info.value.option == "client_certificate_path"
+    assert len(token_posts(emu)) == 1
 
 
 def test_token_429_is_retried_after_retry_after_with_a_new_msal_client(emu):

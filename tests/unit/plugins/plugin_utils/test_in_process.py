@@ -53,7 +53,9 @@ def test_a_controller_without_the_libraries_runs_the_modules_as_modules(monkeypa
 def test_preload_notes_a_library_that_is_not_there(monkeypatch):
     monkeypatch.setattr(_in_process, "MISSING", set())
     monkeypatch.setattr(_in_process, "LIBRARIES", ("requests", "m365_cba_no_such_library.sub"))
+    monkeypatch.setattr(_in_process, "OPTIONAL_LIBRARIES", ("jwt", "m365_cba_no_such_optional_library"))
     _in_process.preload("organization_info")
+    # An optional library that is not there is no reason to run the modules as module processes.
     assert _in_process.MISSING == {"m365_cba_no_such_library"}
 
 
