@@ -1,6 +1,6 @@
 # m365.cba — everything a fresh clone needs, from python3, make and git alone.
 #   make demo   start the local Entra + Graph emulator, run playbooks/setup.yml against it twice, stop it
-#   make test   unit tests, msal matrix, integration targets, sanity, lint, docs, changelog lint
+#   make test   unit tests, integration targets, every supported ansible-core, sanity, lint, docs, changelog lint
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help

@@ -29,7 +29,7 @@ description:
 author:
   - m365.cba maintainers (@m365-cba)
 requirements:
-  - hvac >= 1.0
+  - hvac >= 1.1.0
   - cryptography >= 42.0
 extends_documentation_fragment:
   - m365.cba.attributes

@@ -6,7 +6,9 @@
 
 ``python tests/matrix/matrix.py run``  (``make matrix``): for each (ansible-core, Python) pair, a virtualenv
 with that ansible-core and the runtime requirements (requirements.txt at the versions tests/requirements.txt
-pins; cached in BUILD/matrix-venvs, made again when the versions or the requirements change), then,
+pins, and for the oldest pair at the lowest versions requirements.txt admits, as an older execution
+environment may carry them; cached in BUILD/matrix-venvs, made again when the versions or the
+requirements change), then,
 against one in-process emulator, two tenants per pair:
 
 1. ``ansible-doc -l m365.cba`` lists every module; ``ansible-doc`` documents every plugin and the role;
@@ -69,6 +71,9 @@ EDGE_PAIRS = (
     ("2.16.19", "3.12"),
     ("2.19.14", "3.13"),
 )
+# The pair whose virtualenv holds the lowest versions of the runtime requirements that requirements.txt
+# admits (msal, cryptography, requests), the others the versions tests/requirements.txt pins.
+LOWEST_REQUIREMENTS = PAIRS[0]
 # Names --only accepts besides "2.19" and "2.19/3.13": the supported range's two ends, and every pair.
 ALIASES = {"oldest": "2.16/3.11", "newest": "2.21/3.13"}
 
@@ -102,6 +107,7 @@ class Pair:
         # Host names of its two tenants: distinct per pair, so that pairs share one emulator.
         slug = f"c{self.minor.replace('.', '')}py{python.replace('.', '')}"
         self.tenants = (f"{slug}a", f"{slug}b")
+        self.lowest = (core, python) == LOWEST_REQUIREMENTS
         self.venv = None
         self.log = None
         self.started = time.monotonic()
@@ -154,11 +160,17 @@ def find_python(version):
     return found
 
 
-def requirements():
+def requirements(lowest=False):
     """(requirement lines, constraint lines): requirements.txt, held at the versions tests/requirements.txt
-    pins for every other test, so that only ansible-core differs between the lanes."""
+    pins for every other test, so that only ansible-core differs between the lanes; with ``lowest``, at
+    the lowest version each requirement admits (its ``>=`` bound)."""
     wanted = [line.strip() for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines()
               if line.strip() and not line.startswith("#")]
+    if lowest:
+        bounds = [re.match(r"([A-Za-z0-9_.\[\]-]+)\s*>=\s*([^,;\s]+)", line) for line in wanted]
+        if not all(bounds):
+            raise MatrixFailure(f"requirements.txt: every requirement needs a lower bound (>=): {wanted}")
+        return wanted, [f"{bound.group(1)}=={bound.group(2)}" for bound in bounds]
     names = {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].lower() for line in wanted}
     pins = [line.strip() for line in (REPO / "tests" / "requirements.txt").read_text(encoding="utf-8").splitlines()
             if "==" in line and line.split("==")[0].strip().lower() in names]
@@ -167,7 +179,7 @@ def requirements():
 
 def ensure_venv(pair):
     """The pair's virtualenv, made unless one with the same versions and requirements exists."""
-    wanted, pins = requirements()
+    wanted, pins = requirements(pair.lowest)
     key = hashlib.sha256(json.dumps([pair.core, pair.python, wanted, pins]).encode()).hexdigest()[:10]
     venv = pair.venv_root / f"ansible-core-{pair.core}-py{pair.python}-{key}"
     pair.venv = venv
@@ -220,6 +232,13 @@ def check_versions(pair, env):
     if core != pair.core or not python.startswith(pair.python + "."):
         raise MatrixFailure(f"the virtualenv has ansible-core {core} on Python {python}, not {pair.core} on {pair.python}")
     pair.note(f"ansible-core {core}, Python {python}")
+    _wanted, pins = requirements(pair.lowest)
+    names = [pin.split("==")[0] for pin in pins]
+    done = pair.command([pair.bin("python"), "-c", "import sys\nfrom importlib.metadata import version\n"
+                         "print(' '.join(f'{n}=={version(n)}' for n in sys.argv[1:]))", *names], "libraries", env=env)
+    if sorted(done.stdout.split()) != sorted(pins):
+        raise MatrixFailure(f"the virtualenv has {done.stdout.strip()}, not {' '.join(pins)}")
+    pair.note(f"libraries {done.stdout.strip()}")
 
 
 def check_docs(pair, env, collection):
