@@ -453,11 +453,14 @@ class TokenSource:
         raises ValueError when that body is not JSON), and raises MsalServiceError on a 5xx answer,
         so the status comes from the session's own record of the answers. msal also replays a
         429/5xx answer from a per-client cache for its Retry-After (5 s without one), so a retry
-        uses a new msal client. No wait ends past the budget, counted from the first request.
+        uses a new msal client. A request is asked again only when it can still go out within the
+        budget, counted from the first request: the wait, and as long again as the last attempt took
+        (a new msal client, the key, the assertion), must fit in what is left.
         """
         started = self._clock()
         attempt = 0
         while True:
+            attempt_started = self._clock()
             self._answers = []
             self.requests_made += 1
             try:
@@ -476,8 +479,9 @@ class TokenSource:
             wait = (self.policy.honour(retry_after, self._rng) if retry_after is not None
                     else min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** attempt * (1 + self._rng.uniform(0, 0.1))))
             attempt += 1
-            elapsed = self._clock() - started
-            if attempt >= self.policy.max_attempts or elapsed + wait > self.policy.total_timeout:
+            now = self._clock()
+            elapsed = now - started
+            if attempt >= self.policy.max_attempts or elapsed + wait + (now - attempt_started) > self.policy.total_timeout:
                 if answer is not None:
                     raise _unavailable_error(answer, result, attempt, elapsed)
                 raise _dropped_error(failure, self.connection.authority_base, attempt, elapsed)

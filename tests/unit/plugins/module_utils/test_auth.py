@@ -287,6 +287,28 @@ def test_token_429_forever_fails_clearly_after_bounded_attempts(emu):
     assert err.option is None  # no option of the task is at fault
 
 
+def test_token_retries_go_out_within_the_budget_counted_from_the_first_request(emu):
+    """An attempt takes time before its request goes out (a new msal client, the key, the assertion): a
+    retry is sent only when, after its wait and as long again as the last attempt took, it is still
+    within the budget. Here a wait of 1 s fits twice in 2.9 s, but the third request would go out late."""
+    emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 1}])
+    clock = FakeClock()
+    source = emulator_source(emu, clock, policy=_auth.token_policy(2.9))
+    sent = []
+    real = source._msal_app  # pylint: disable=protected-access
+
+    def slow_msal_app():
+        clock.now += 0.5 if sent else 0.0  # the first attempt is quick, the others are not
+        sent.append(clock.now)
+        return real()
+
+    source._msal_app = slow_msal_app  # pylint: disable=protected-access
+    with pytest.raises(AuthError):
+        source.token_for(GRAPH)
+    assert len(sent) == len(token_posts(emu)) == 2
+    assert sent[-1] - sent[0] <= 2.9, sent
+
+
 def test_token_429_waits_stay_within_the_policy(emu):
     """A long Retry-After is clamped to the cap, and no wait would end past total_timeout."""
     emu.add_faults([{"method": "POST", "path": TOKEN_PATH, "status": 429, "retry_after": 3600}])
