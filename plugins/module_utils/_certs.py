@@ -114,17 +114,16 @@ def load_pem_bundle(data: bytes, password, option="client_certificate_path", pas
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
 
-    split_pem_bundle(data, option)
+    key_pem, cert_pem = split_pem_bundle(data, option)
     try:
-        key = serialization.load_pem_private_key(data, _password_bytes(password))
+        key = serialization.load_pem_private_key(key_pem.encode("ascii"), _password_bytes(password))
     except TypeError:
         raise CertificateError("the private key is encrypted and no password was given", password_option) from None
     except ValueError as exc:
         if password and ("decrypt" in str(exc).lower() or "password" in str(exc).lower()):
             raise CertificateError("the password does not decrypt the private key", password_option) from None
         raise CertificateError(f"cannot read the private key: {exc}", option) from None
-    cert = x509.load_pem_x509_certificate(data[data.index(PEM_CERT_MARKER):])
-    return LoadedCredential(key, cert)
+    return LoadedCredential(key, x509.load_pem_x509_certificate(cert_pem.encode("ascii")))
 
 
 def read_credential_file(path, option="client_certificate_path"):

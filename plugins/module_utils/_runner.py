@@ -144,7 +144,7 @@ def masked_identifier_problem(spec, ctx, result, secrets):
     for name, option in spec.argument_spec.items():
         value = ctx.params.get(name)
         if option.get("no_log") and isinstance(value, str) and value:
-            problem = check_identifiers(result, [value], secret=f"the value of {name}")
+            problem = check_identifiers(result, [value], secret="its value")
             if problem:
                 return f"{name}: {problem}"
     # Secrets found at run time (a credential from the environment) have no option to name.

@@ -59,7 +59,7 @@ def test_secrets_are_masked_in_sub_options_too(run_module, module):
 def test_an_identifier_holding_a_secret_fails_instead_of_being_masked(run_module, module):
     result = run_module(module, {"name": "n", "password": "3EBF", "returned": {"thumbprint": "6783EBF0AA"}})
     assert result["failed"] is True
-    assert result["msg"].startswith("password: the value of password occurs inside the returned thumbprint")
+    assert result["msg"].startswith("password: its value occurs inside the returned thumbprint")
     assert "6783EBF0AA" not in repr(result) and "3EBF" not in repr(result)
 
 

@@ -131,5 +131,5 @@ def test_a_password_inside_the_thumbprint_fails_instead_of_a_masked_thumbprint(r
     args["pfx_password"] = first["thumbprint"][4:20]  # 16 characters: long enough, and inside the thumbprint
     result = run_module(certificate, args)
     assert result["failed"] is True
-    assert result["msg"].startswith("pfx_password: the value of pfx_password occurs inside the returned thumbprint")
+    assert result["msg"].startswith("pfx_password: its value occurs inside the returned thumbprint")
     assert "********" not in json.dumps(result) and "thumbprint" not in {k for k in result if k != "msg"}
