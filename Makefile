@@ -157,9 +157,9 @@ lane-matrix:
 SCALES ?= 10,100,500
 # Then a no-change run over LATENCY_TENANTS tenants with 100 ms on every emulator request, once per fork count of
 # LATENCY_FORKS, with the m365.cba.tenants callback (its own section of docs/benchmarks.md, after bench.py's);
-# with 500 tenants on 2 cores under a load average of about 10, 11 min for the set-up run and 15 min per fork count.
+# with 500 tenants on an otherwise idle 2-core machine, 6 min for the set-up run and 5 to 6 min per fork count.
 LATENCY_TENANTS ?= 500
-LATENCY_FORKS ?= 5,20
+LATENCY_FORKS ?= 5,10,20
 bench: collection
 	$(PY) tests/bench/bench.py --scales $(SCALES) --build $(BUILD)
 	$(PY) tests/bench/latency.py --tenants $(LATENCY_TENANTS) --forks $(LATENCY_FORKS)

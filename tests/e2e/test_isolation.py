@@ -44,3 +44,22 @@ def test_summary_lists_the_failed_tenant(isolation):
     run = isolation["run"]
     assert "broken: FAILED (see the errors above)" in run.summary, run.summary
     assert [line for line in run.summary if line.startswith("healthy: verified |")], run.summary
+
+
+def test_the_report_honours_the_role_connection_variables(isolation, runner, emulator, tmp_path):
+    """playbooks/report.yml passes the same connection options as the role (one mapping for both):
+    with m365_cba_token_retry_timeout 0 a sign-in service that answers 503 is asked once, not for
+    the 90 s default, and the run fails naming the tenant; the other tenant is reported."""
+    broken = emulator.tenant("broken")["tenant_id"]
+    emulator.add_faults([{"tenant": "broken", "path": r"/oauth2/v2\.0/token$", "status": 503, "count": 100000}])
+    try:
+        run = runner.run("report-token-budget", ISOLATION_TENANTS, isolation["cert_root"],
+                         playbook=runner.collection / "playbooks" / "report.yml",
+                         extra_vars={"m365_cba_token_retry_timeout": 0, "m365_cba_token_cache_dir": "none",
+                                     "m365_cba_report_dir": str(tmp_path)})
+    finally:
+        emulator.clear_faults()
+    assert run.rc != 0, run.describe()
+    posts = [r for r in run.requests if r.get("tenant") == broken and r["path"].endswith("/oauth2/v2.0/token")]
+    assert [r["status"] for r in posts] == [503], posts
+    assert run.failures("healthy") == 0, run.describe()
