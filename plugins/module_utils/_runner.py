@@ -13,10 +13,15 @@ the run with a result.
 
 ``run_module()`` adapts AnsibleModule to that: it is each module's ``main()``.
 ``run_in_worker()`` does the same without AnsibleModule, with ansible-core's public argument-spec
-validator (``ansible.module_utils.common.arg_spec``) and ``remove_values``: the action plugins call
-it to run the module inside the worker process on a local connection (plugin_utils/_in_process.py).
-Both give the same parameters, the same failures for bad arguments, the same masking of ``no_log``
-values and the same result.
+validator (``ansible.module_utils.common.arg_spec``): the action plugins call it to run the module
+inside the worker process on a local connection (plugin_utils/_in_process.py). Both give the same
+parameters, the same failures for bad arguments, the same masking of ``no_log`` values and the same
+result.
+
+Masking follows the running ansible-core. From 2.22 on, Ansible masks every registered secret wherever
+it shows a result, and a module registers secrets instead of cleaning its result; ``remove_values`` is
+deprecated there. Where the public ``ansible.module_utils.secrets`` exists, secrets are registered with
+it; before 2.22 the result itself is cleaned with ``remove_values``, as AnsibleModule cleans it.
 """
 
 from __future__ import annotations
@@ -27,8 +32,13 @@ from collections.abc import Mapping
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
+
+try:  # ansible-core 2.22 and later: registered secrets are masked wherever Ansible shows a result
+    from ansible.module_utils.secrets import register_secrets
+except ImportError:  # earlier: the result is cleaned before it is returned
+    register_secrets = None
+    from ansible.module_utils.common.parameters import remove_values
 
 from ._identifiers import check_identifiers
 
@@ -105,6 +115,8 @@ class Context:
         """Mask ``value`` (a secret found at run time, e.g. in the environment) wherever it would appear in the result."""
         if value not in (None, ""):
             self.no_log_values.add(str(value))
+            if register_secrets is not None:
+                register_secrets([str(value)])
 
     def diff(self, before, after, **headers):
         """The diff to return, or None when diff mode is off."""
@@ -206,7 +218,11 @@ def plain(value):
 
 
 def masked(result, secrets):
-    """``result`` with every secret replaced, as AnsibleModule returns it (None and booleans kept)."""
+    """``result`` as AnsibleModule returns it: with ansible-core 2.22 and later the secrets registered, for
+    Ansible to mask wherever it shows the result; before, every secret replaced (None and booleans kept)."""
+    if register_secrets is not None:
+        register_secrets(secrets)
+        return result
     kept = {key: value for key, value in result.items() if value is None or isinstance(value, bool)}
     cleaned = remove_values(result, secrets) if secrets else result
     cleaned.update(kept)
@@ -223,11 +239,13 @@ def validation_failure(name, validation):
     return msg
 
 
-def run_in_worker(name, spec, run, args, check_mode=False, diff_mode=False):
+def run_in_worker(name, spec, run, args, check_mode=False, diff_mode=False, invocation=True):
     """Run a module's work here, without a module process; returns the module's result.
 
     ``args`` are the task's arguments (module_defaults applied). The caller sets up the task's
     environment first: environment fallbacks are read during validation, as AnsibleModule does.
+    ``invocation``: whether the result carries ``invocation`` (the module's arguments), as a module
+    process's does before ansible-core 2.21 and, from 2.21 on, only when Ansible asks for it.
     """
     validator = ArgumentSpecValidator(spec.argument_spec, **spec.checks())
     validation = validator.validate(plain(args))
@@ -235,7 +253,10 @@ def run_in_worker(name, spec, run, args, check_mode=False, diff_mode=False):
     secrets = no_log_values(spec.argument_spec, params)
     msg = validation_failure(name, validation)
     if msg:
-        return masked({"failed": True, "msg": msg, "invocation": {"module_args": params}}, secrets)
+        failure = {"failed": True, "msg": msg}
+        if invocation:
+            failure["invocation"] = {"module_args": params}
+        return masked(failure, secrets)
     if check_mode and not spec.supports_check_mode:
         return {"skipped": True, "msg": "remote module does not support check mode", "changed": False}
     missing = spec.missing_library()
@@ -253,5 +274,6 @@ def run_in_worker(name, spec, run, args, check_mode=False, diff_mode=False):
         result["failed"] = True
     if ctx.warnings:
         result["warnings"] = list(ctx.warnings)
-    result.setdefault("invocation", {"module_args": params})
+    if invocation:
+        result.setdefault("invocation", {"module_args": params})
     return masked(result, secrets | ctx.no_log_values)

@@ -29,6 +29,7 @@ import importlib
 import os
 import traceback
 
+from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
@@ -103,7 +104,7 @@ class InProcessAction(NormalAction):
             return super().run(tmp, task_vars)
         result = super(NormalAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
         display.vvv(f"m365.cba.{self.MODULE}: running in the controller's worker process", host=self._host_name(task_vars))
-        result.update(self._run_in_process())
+        result.update(self._run_in_process(task_vars))
         return result
 
     @staticmethod
@@ -140,7 +141,17 @@ class InProcessAction(NormalAction):
         self._compute_environment_string(environment)
         return environment
 
-    def _run_in_process(self):
+    @staticmethod
+    def _invocation_wanted(task_vars):
+        """Whether a module process would return ``invocation``: AnsibleModule adds it always before
+        ansible-core 2.21, and from 2.21 on only with the INJECT_INVOCATION setting."""
+        try:
+            wanted = C.config.get_config_value("INJECT_INVOCATION", variables=task_vars)
+        except Exception:  # pylint: disable=broad-exception-caught  # an ansible-core without the setting
+            return True
+        return boolean(wanted, strict=False)
+
+    def _run_in_process(self, task_vars=None):
         module = importlib.import_module(module_fqn(self.MODULE))
         runner = worker_runner()
         with task_environment(self._task_environment()):
@@ -148,6 +159,7 @@ class InProcessAction(NormalAction):
                 return runner.run_in_worker(
                     self.MODULE, module.SPEC, module.run, self._task.args,
                     check_mode=bool(self._task.check_mode), diff_mode=bool(self._task.diff),
+                    invocation=self._invocation_wanted(task_vars or {}),
                 )
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 # As a module process would fail: the message here, the traceback at -vvv.

@@ -80,9 +80,8 @@ def test_the_scan_finds_private_names(source, expected):
     assert private_uses(source) == expected
 
 
-def test_the_diff_flag_has_a_fallback(monkeypatch):
+def test_the_diff_flag_has_a_fallback(monkeypatch, module_args):
     """AnsibleModule keeps --diff only in ``_diff``; without it the run is simply not in diff mode."""
-    from ansible.module_utils.testing import patch_module_args
     from ansible_collections.m365.cba.plugins.module_utils import _runner
 
     seen = []
@@ -92,7 +91,7 @@ def test_the_diff_flag_has_a_fallback(monkeypatch):
         ctx.exit(False)
 
     spec = _runner.ModuleSpec({})
-    with patch_module_args({"_ansible_diff": True}):
+    with module_args({"_ansible_diff": True}):
         with pytest.raises(SystemExit):
             _runner.run_module(spec, run)
     original = _runner.AnsibleModule.__init__
@@ -102,7 +101,7 @@ def test_the_diff_flag_has_a_fallback(monkeypatch):
         del self._diff
 
     monkeypatch.setattr(_runner.AnsibleModule, "__init__", without_diff)
-    with patch_module_args({"_ansible_diff": True}):
+    with module_args({"_ansible_diff": True}):
         with pytest.raises(SystemExit):
             _runner.run_module(spec, run)
     assert seen == [True, False]

@@ -49,27 +49,62 @@ def test_warnings_reach_the_result_in_the_worker(module):
     assert _runner.run_in_worker("echo", SPEC, echo, {"name": "n"})["warnings"] == ["a warning"]
 
 
-def test_secrets_are_masked_in_sub_options_too(run_module, module):
+def test_secrets_are_masked_in_sub_options_too(run_module, module, shown):
     result = run_module(module, {"name": "n", "password": "p4ssword-long", "items": [{"token": "t0ken-value"}],
                                  "returned": {"note": "p4ssword-long and t0ken-value"}})
-    assert result["note"] == "******** and ********"
-    assert result["invocation"]["module_args"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert shown(result["note"]) == "******** and ********"
+    assert "p4ssword-long" not in shown(result) and "t0ken-value" not in shown(result)
+    if _runner.register_secrets is None:
+        assert result["invocation"]["module_args"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 
-def test_an_identifier_holding_a_secret_fails_instead_of_being_masked(run_module, module):
+def test_an_identifier_holding_a_secret_fails_instead_of_being_masked(run_module, module, shown):
     result = run_module(module, {"name": "n", "password": "3EBF", "returned": {"thumbprint": "6783EBF0AA"}})
     assert result["failed"] is True
     assert result["msg"].startswith("password: its value occurs inside the returned thumbprint")
-    assert "6783EBF0AA" not in repr(result) and "3EBF" not in repr(result)
+    assert "6783EBF0AA" not in shown(result) and "3EBF" not in shown(result)
 
 
-def test_a_secret_found_at_run_time_is_masked_and_guarded_too(run_module, module):
+def test_a_secret_found_at_run_time_is_masked_and_guarded_too(run_module, module, shown):
     def run(ctx):
         ctx.no_log("runtime-secret-value")
         ctx.exit(False, note="runtime-secret-value")
 
     module.run, module.main = run, lambda: _runner.run_module(SPEC, run)
-    assert run_module(module, {"name": "n"})["note"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # as AnsibleModule
+    note = run_module(module, {"name": "n"})["note"]
+    if _runner.register_secrets is None:
+        assert note == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # as AnsibleModule
+    else:
+        assert shown(note) == "********"
+
+
+def test_where_ansible_masks_secrets_itself_they_are_registered_not_removed(monkeypatch):
+    """ansible-core 2.22 and later (ansible.module_utils.secrets): every secret, of an option, a sub-option or
+    found at run time, is registered for Ansible to mask, and the result is returned as is; remove_values,
+    deprecated there, is not called. The other way is the one the tests above see before 2.22."""
+    registered = []
+    monkeypatch.setattr(_runner, "register_secrets", lambda values: registered.extend(values))
+    monkeypatch.setattr(_runner, "remove_values", lambda *a: pytest.fail("remove_values called"), raising=False)
+
+    def run(ctx):
+        ctx.no_log("runtime-secret-value")
+        ctx.exit(False, note="p4ssword-long, t0ken-value, runtime-secret-value")
+
+    result = _runner.run_in_worker("echo", SPEC, run, {"name": "n", "password": "p4ssword-long",
+                                                       "items": [{"token": "t0ken-value"}]})
+    assert result["note"] == "p4ssword-long, t0ken-value, runtime-secret-value"
+    assert {"p4ssword-long", "t0ken-value", "runtime-secret-value"} <= set(registered)
+
+
+def test_the_secrets_interface_is_chosen_by_what_ansible_core_has():
+    """The public ansible.module_utils.secrets where it exists (2.22 and later), remove_values before."""
+    try:
+        from ansible.module_utils import secrets  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        assert _runner.register_secrets is None and callable(_runner.remove_values)
+    else:
+        assert _runner.register_secrets is secrets.register_secrets
+        assert not hasattr(_runner, "remove_values")
 
 
 def test_a_missing_library_fails_with_ansibles_message(run_module, module, monkeypatch):

@@ -13,6 +13,7 @@ import types
 
 import pytest
 
+from ansible_collections.m365.cba.plugins.module_utils import _runner
 from ansible_collections.m365.cba.plugins.plugin_utils import _in_process
 
 
@@ -104,14 +105,15 @@ def test_the_environment_is_undone_when_the_module_raises(monkeypatch):
     assert "M365_CBA_TEST_NEW" not in os.environ
 
 
-def test_bad_arguments_fail_like_ansiblemodule_with_secrets_masked(monkeypatch):
+def test_bad_arguments_fail_like_ansiblemodule_with_secrets_masked(monkeypatch, shown):
     monkeypatch.delenv("AZURE_TENANT_ID", raising=False)
     args = {"tenant_id": "contoso", "client_id": "x", "client_secret": "hunter2-secret", "colour": "blue"}
     result = _action(args=args)._run_in_process()
     assert result["failed"] is True
     assert result["msg"].startswith("Unsupported parameters for (organization_info) module: colour.")
-    assert "hunter2-secret" not in repr(result)
-    assert result["invocation"]["module_args"]["client_secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # as AnsibleModule
+    assert "hunter2-secret" not in shown(result)
+    if _runner.register_secrets is None:  # before ansible-core 2.22, as AnsibleModule masks it
+        assert result["invocation"]["module_args"]["client_secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 
 def test_environment_fallbacks_come_from_the_task_environment(monkeypatch):
@@ -119,14 +121,15 @@ def test_environment_fallbacks_come_from_the_task_environment(monkeypatch):
     args = {"client_id": "app", "client_secret": "a-long-secret", "replication_timeout": -1}
     missing = _action(args=args)._run_in_process()
     assert missing["msg"] == "missing required arguments: tenant_id"
-    found = _action(args=args, environment={"AZURE_TENANT_ID": "contoso.onmicrosoft.com"})._run_in_process()
+    found = _action(args=args, environment={"AZURE_TENANT_ID": "contoso.onmicrosoft.com"})._run_in_process(
+        {"ansible_inject_invocation": True})
     # validated, then refused by the module itself before any request
     assert found["msg"].startswith("replication_timeout: ")
     assert found["invocation"]["module_args"]["tenant_id"] == "contoso.onmicrosoft.com"
     assert "AZURE_TENANT_ID" not in os.environ
 
 
-def test_an_unexpected_error_fails_the_task_with_its_traceback_and_no_secret(monkeypatch):
+def test_an_unexpected_error_fails_the_task_with_its_traceback_and_no_secret(monkeypatch, shown):
     from ansible_collections.m365.cba.plugins.modules import organization_info
 
     def broken(gm):
@@ -137,7 +140,7 @@ def test_an_unexpected_error_fails_the_task_with_its_traceback_and_no_secret(mon
     assert result["failed"] is True
     assert result["msg"].startswith("m365.cba.organization_info failed unexpectedly: RuntimeError: bug near")
     assert "RuntimeError" in result["exception"]
-    assert "hunter2-secret" not in repr(result)
+    assert "hunter2-secret" not in shown(result)
 
 
 def test_every_module_has_an_action_plugin_that_runs_it():
@@ -154,3 +157,17 @@ def test_every_module_has_an_action_plugin_that_runs_it():
         module = sys.modules[_in_process.module_fqn(name)]
         assert callable(module.run) and module.SPEC.argument_spec
         assert name not in _in_process.UNUSABLE
+
+
+def test_the_result_carries_invocation_when_a_module_process_would(monkeypatch):
+    """AnsibleModule returns ``invocation`` always before ansible-core 2.21, and from 2.21 on only with the
+    INJECT_INVOCATION setting (ansible_inject_invocation): the worker does the same."""
+    from ansible import constants as C  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.delenv("ANSIBLE_INJECT_INVOCATION", raising=False)
+    args = {"tenant_id": "contoso", "client_id": "x", "client_secret": "hunter2-secret", "colour": "blue"}
+    has_setting = "INJECT_INVOCATION" in C.config.get_configuration_definitions()
+    plain = _action(args=args)._run_in_process({})
+    assert ("invocation" in plain) is not has_setting
+    asked = _action(args=args)._run_in_process({"ansible_inject_invocation": True})
+    assert "invocation" in asked
