@@ -158,7 +158,7 @@ def version_ratios(work, forks, tenants, repeat, only, build):
     import matrix  # pylint: disable=import-outside-toplevel
 
     rows = []
-    for pair in matrix.select(only, Path(build).resolve()):
+    for pair in matrix.select(only, Path(build).resolve())[0]:
         pair.logdir.mkdir(parents=True, exist_ok=True)
         with open(pair.logdir / "bench.log", "w", encoding="utf-8") as pair.log:
             matrix.ensure_venv(pair)

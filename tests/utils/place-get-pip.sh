@@ -6,7 +6,7 @@ set -euo pipefail
 cache="${HOME}/.ansible/test/cache"
 mkdir -p "$cache"
 # The file name carries the pip version ansible-test bootstraps: 23.1.2 (ansible-core 2.16), 24.2 (2.19),
-# 25.2 (2.20, 2.21).
+# 25.2 (2.20 to 2.22).
 for version in 23_1_2 24_2 25_2; do
   cat > "$cache/get_pip_${version}.py" <<'PY'
 """Stand-in for get-pip.py: bootstrap pip with ensurepip, then install what was asked for."""
