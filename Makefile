@@ -105,6 +105,13 @@ packaging: venv
 packaging-run:
 	$(PY) -m pytest -q tests/packaging
 
+# The archive to publish, in $(BUILD)/release/: REPOSITORY (the collection's public repository address,
+# required; galaxy.yml keeps a placeholder) goes into the galaxy.yml of a copy in $(BUILD)/release-tree,
+# then galaxy-importer checks the archive with Galaxy's settings (tests/packaging/galaxy_release.py).
+.PHONY: release
+release: venv
+	$(PY) tests/packaging/galaxy_release.py release --repository "$(REPOSITORY)" --build $(BUILD)
+
 # Every supported ansible-core (tests/matrix/matrix.py; one virtualenv per version, cached in
 # $(BUILD)/matrix-venvs, logs in $(BUILD)/matrix/<version>/): ansible-doc, the setup playbook fresh, again
 # both ways, --check, and the report, against the emulator. MATRIX=2.19,2.21/3.13 runs only those,
