@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import galaxy_release
-from packaging_support import members
+from packaging_support import build, members
 
 # Reserved for documentation (RFC 2606): an address that is clearly no project's.
 ADDRESS = "https://git.example.org/m365/cba"
@@ -81,12 +81,14 @@ def test_release_refuses_a_missing_or_placeholder_address(address, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_release_archive_carries_the_given_address(archive, repo, tmp_path):
+def test_release_archive_carries_the_given_address(repo, tmp_path):
     tracked = (repo / "galaxy.yml").read_bytes()
     stale = tmp_path / "release" / "m365-cba-0.0.1.tar.gz"
     stale.parent.mkdir()
     stale.write_bytes(b"an earlier archive")
 
+    # The working tree's archive, built just before (the session's may be older than the tree).
+    archive = build(repo, tmp_path / "tree", cwd=tmp_path)
     release = galaxy_release.build_release(repo, tmp_path, ADDRESS)
 
     assert release.parent == tmp_path / "release" and not stale.exists()
@@ -98,7 +100,7 @@ def test_release_archive_carries_the_given_address(archive, repo, tmp_path):
     assert copied.pop("repository") == ADDRESS and original.pop("repository") == galaxy_release.placeholder_address()
     assert copied == original
     # The same collection as the archive of the working tree.
-    assert members(release) == members(archive)
+    assert members(release) == members(archive), sorted(members(release) ^ members(archive))
     manifest, published = galaxy_release.manifest_info(archive), galaxy_release.manifest_info(release)
     assert {key: value for key, value in published.items() if key != "repository"} == \
         {key: value for key, value in manifest.items() if key != "repository"}
