@@ -84,27 +84,52 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+
+- name: Register the Exchange Online automation application
+  m365.cba.application:
+    unique_name: m365-cba-exchange-online
+    display_name: Exchange Online automation
+    api_permissions:
+      - resource: Office 365 Exchange Online
+        permissions: [Exchange.ManageAsApp]
+  register: app
+
+- name: Create its service principal
+  m365.cba.service_principal:
+    app_id: "{{ app.application.app_id }}"
+  register: sp
+
 - name: Grant Exchange.ManageAsApp to the automation application (admin consent)
   m365.cba.app_role_assignment:
-    tenant_id: contoso.onmicrosoft.com
-    client_id: "{{ bootstrap_client_id }}"
-    client_certificate_path: /etc/m365/bootstrap.pem
     principal_id: "{{ sp.service_principal.id }}"
     resource: Office 365 Exchange Online
     permissions: [Exchange.ManageAsApp]
 
 - name: Keep exactly one Exchange permission, found by the client's application ID
   m365.cba.app_role_assignment:
-    tenant_id: contoso.onmicrosoft.com
-    principal_app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
-    resource: 00000002-0000-0ff1-ce00-000000000000
+    principal_app_id: "{{ app.application.app_id }}"
+    resource: 00000002-0000-0ff1-ce00-000000000000  # Office 365 Exchange Online, by its appId
     permissions: [Exchange.ManageAsApp]
     purge: true
 
 - name: Revoke every Exchange Online permission of the application
   m365.cba.app_role_assignment:
-    tenant_id: contoso.onmicrosoft.com
-    principal_app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
+    principal_app_id: "{{ app.application.app_id }}"
     resource: Office 365 Exchange Online
     state: absent
 """

@@ -71,14 +71,84 @@ notes:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# m365.cba.app_token_info takes only tenant_id (and cloud, authority_host, ca_bundle, validate_certs)
+# from them: it signs in as app_id with certificate_path.
+#
+# Or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+#
+# m365_cba_certificate_dir and m365_cba_pfx_password are the setup role's variables
+# (ansible-doc -t role m365.cba.setup); keep the password in a vault.
+
+- name: Make the automation certificate on the control node
+  m365.cba.certificate:
+    path: "{{ m365_cba_certificate_dir }}"
+    name: m365-cba-exchange-online
+    common_name: m365-cba-exchange-online
+    pfx_password: "{{ m365_cba_pfx_password }}"
+  delegate_to: localhost
+  register: cert
+
+- name: Register the Exchange Online automation application
+  m365.cba.application:
+    unique_name: m365-cba-exchange-online
+    display_name: Exchange Online automation
+    api_permissions:
+      - resource: Office 365 Exchange Online
+        permissions: [Exchange.ManageAsApp]
+  register: app
+
+- name: Upload the certificate to it
+  m365.cba.application_certificate:
+    unique_name: m365-cba-exchange-online
+    certificate_path: "{{ cert.cer_path }}"
+
+- name: Create its service principal
+  m365.cba.service_principal:
+    app_id: "{{ app.application.app_id }}"
+  register: sp
+
+- name: Grant Exchange.ManageAsApp (admin consent)
+  m365.cba.app_role_assignment:
+    principal_id: "{{ sp.service_principal.id }}"
+    resource: Office 365 Exchange Online
+    permissions: [Exchange.ManageAsApp]
+
 - name: Prove the certificate works for Exchange Online
   m365.cba.app_token_info:
-    tenant_id: contoso.onmicrosoft.com
     app_id: "{{ app.application.app_id }}"
-    certificate_path: /etc/m365/contoso/exo.pfx
-    certificate_password: "{{ pfx_password }}"
+    certificate_path: "{{ cert.pfx_path }}"
+    certificate_password: "{{ m365_cba_pfx_password }}"
     expect_roles: [Exchange.ManageAsApp]
   register: proof
+
+- name: Show the application permissions the token holds
+  ansible.builtin.debug:
+    msg: "{{ proof.claims.roles }}"
+
+- name: Check that the application this play signs in as holds the Microsoft Graph permissions it needs
+  m365.cba.app_token_info:
+    app_id: "{{ m365_cba_client_id }}"
+    certificate_path: "{{ m365_cba_client_certificate_path }}"
+    resource: https://graph.microsoft.com
+    expect_roles:
+      - Application.ReadWrite.All
+      - AppRoleAssignment.ReadWrite.All
+      - RoleManagement.ReadWrite.Directory
+      - Organization.Read.All
 """
 
 RETURN = r"""

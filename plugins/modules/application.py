@@ -113,11 +113,24 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+
 - name: Register the Exchange Online automation application
   m365.cba.application:
-    tenant_id: contoso.onmicrosoft.com
-    client_id: "{{ bootstrap_client_id }}"
-    client_certificate_path: /etc/m365/bootstrap.pem
     unique_name: m365-cba-exchange-online
     display_name: Exchange Online automation
     api_permissions:
@@ -125,15 +138,13 @@ EXAMPLES = r"""
         permissions: [Exchange.ManageAsApp]
   register: app
 
-- name: Tag an application created in the portal, found by its client ID
+- name: Tag it, found by its client ID (the key for an application made in the portal, which has no unique name)
   m365.cba.application:
-    tenant_id: contoso.onmicrosoft.com
-    app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
+    app_id: "{{ app.application.app_id }}"
     tags: [automation]
 
 - name: Delete it
   m365.cba.application:
-    tenant_id: contoso.onmicrosoft.com
     unique_name: m365-cba-exchange-online
     state: absent
 """

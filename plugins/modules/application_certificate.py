@@ -127,30 +127,72 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+#
+# m365_cba_certificate_dir and m365_cba_pfx_password are the setup role's variables
+# (ansible-doc -t role m365.cba.setup); keep the password in a vault.
+
+- name: Register the application
+  m365.cba.application:
+    unique_name: m365-cba-exchange-online
+    display_name: Exchange Online automation
+  register: app
+
+- name: Make its certificate on the control node
+  m365.cba.certificate:
+    path: "{{ m365_cba_certificate_dir }}"
+    name: exo-automation
+    common_name: exo-automation
+    pfx_password: "{{ m365_cba_pfx_password }}"
+  delegate_to: localhost
+  register: cert
+
 - name: Upload the automation certificate, keeping the others
   m365.cba.application_certificate:
-    tenant_id: contoso.onmicrosoft.com
-    client_id: "{{ bootstrap_client_id }}"
-    client_certificate_path: /etc/m365/bootstrap.pem
     unique_name: m365-cba-exchange-online
-    certificate_path: /etc/m365/exo-automation.cer
-  register: upload
+    certificate_path: "{{ cert.cer_path }}"
 
-- name: Rotate - the new certificate only, everything else removed
+- name: Make its successor
+  m365.cba.certificate:
+    path: "{{ m365_cba_certificate_dir }}"
+    name: exo-automation-2027
+    common_name: exo-automation-2027
+    pfx_password: "{{ m365_cba_pfx_password }}"
+  delegate_to: localhost
+  register: new_cert
+
+- name: Rotate - upload the successor beside it, from the certificate module's result
   m365.cba.application_certificate:
-    tenant_id: contoso.onmicrosoft.com
     unique_name: m365-cba-exchange-online
-    certificate_content: "{{ new_certificate_pem }}"
+    certificate_content: "{{ new_cert.certificate_base64 }}"
     display_name: exo-automation-2027
-    exclusive: true
 
-- name: Remove a certificate by thumbprint and every expired one
+- name: Once the successor is in use, remove the old certificate by thumbprint, and every expired one
   m365.cba.application_certificate:
-    tenant_id: contoso.onmicrosoft.com
-    app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
-    thumbprint: 2581BEE6F747A73E6CB7A89051028BADBB1BFAED
+    app_id: "{{ app.application.app_id }}"
+    thumbprint: "{{ cert.thumbprint }}"
     prune_expired: true
     state: absent
+
+- name: Keep the successor only, removing any other certificate (one added in the portal, say)
+  m365.cba.application_certificate:
+    unique_name: m365-cba-exchange-online
+    certificate_path: "{{ new_cert.cer_path }}"
+    exclusive: true
 """
 
 RETURN = r"""

@@ -68,27 +68,38 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Read the automation application and its certificates
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+
+- name: Read the application this play signs in as, with its certificates
   m365.cba.application_info:
-    tenant_id: contoso.onmicrosoft.com
-    client_id: "{{ bootstrap_client_id }}"
-    client_certificate_path: /etc/m365/bootstrap.pem
-    unique_name: m365-cba-exchange-online
+    app_id: "{{ m365_cba_client_id }}"
   register: info
 
-- name: Certificates that expire within 30 days
+- name: Its certificates that expire within 30 days
   ansible.builtin.debug:
-    msg: "{{ info.applications[0].key_credentials | selectattr('days_to_expiry', 'lt', 30) | map(attribute='thumbprint') }}"
-  when: info.applications | length == 1
+    msg: "{{ info.applications | map(attribute='key_credentials') | flatten
+             | selectattr('days_to_expiry', 'lt', 30) | map(attribute='thumbprint') | list }}"
 
 - name: Every application named like this (there may be several)
   m365.cba.application_info:
-    tenant_id: contoso.onmicrosoft.com
     display_name: Exchange Online automation
 
 - name: The first 50 applications of the tenant, without extra certificate reads
   m365.cba.application_info:
-    tenant_id: contoso.onmicrosoft.com
     limit: 50
     certificate_lookup: never
 """

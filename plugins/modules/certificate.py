@@ -147,12 +147,17 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Runs on the control node and needs no Microsoft Graph credential.
+#
+# m365_cba_certificate_dir and m365_cba_pfx_password are the setup role's variables
+# (ansible-doc -t role m365.cba.setup); keep the password in a vault.
+
 - name: Generate the certificate for a tenant on the control node
   m365.cba.certificate:
-    path: "{{ playbook_dir }}/certificates"
-    name: contoso
-    common_name: m365-cba-contoso
-    pfx_password: "{{ vault_pfx_password }}"
+    path: "{{ m365_cba_certificate_dir }}"
+    name: m365-cba-exchange-online
+    common_name: m365-cba-exchange-online
+    pfx_password: "{{ m365_cba_pfx_password }}"
   delegate_to: localhost
   register: cba_certificate
 
@@ -162,19 +167,20 @@ EXAMPLES = r"""
 
 - name: A 4096-bit key, valid two years, renewed 60 days before expiry, PFX readable by Windows Server 2016
   m365.cba.certificate:
-    path: /etc/m365-cba
-    name: fabrikam
+    path: "{{ m365_cba_certificate_dir }}"
+    name: m365-cba-security-compliance
+    common_name: m365-cba-security-compliance
     key_size: 4096
     valid_days: 730
     renew_before_days: 60
-    pfx_password: "{{ vault_pfx_password }}"
+    pfx_password: "{{ m365_cba_pfx_password }}"
     pfx_encryption: legacy
   delegate_to: localhost
 
-- name: Remove the certificate files
+- name: Remove these certificate files
   m365.cba.certificate:
-    path: /etc/m365-cba
-    name: fabrikam
+    path: "{{ m365_cba_certificate_dir }}"
+    name: m365-cba-security-compliance
     state: absent
   delegate_to: localhost
 """

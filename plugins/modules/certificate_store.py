@@ -137,32 +137,62 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Keep the certificate in Vault, signing in with the token in VAULT_TOKEN
+# Runs on the control node and needs no Microsoft Graph credential. The store's address and token
+# come from VAULT_ADDR and VAULT_TOKEN in the environment (or the options vault_addr and token);
+# with role_id and secret_id, the task signs in with AppRole instead.
+#
+# m365_cba_certificate_dir, m365_cba_pfx_password, m365_cba_tenant_id and m365_cba_vault_role_id /
+# m365_cba_vault_secret_id are the setup role's variables (ansible-doc -t role m365.cba.setup);
+# keep the password and the secret ID in a vault.
+
+- name: Make or keep the certificate on the control node
+  m365.cba.certificate:
+    path: "{{ m365_cba_certificate_dir }}"
+    name: m365-cba-exchange-online
+    pfx_password: "{{ m365_cba_pfx_password }}"
+  delegate_to: localhost
+  register: cert
+
+- name: Keep it in the store, signing in with the token in VAULT_TOKEN
   m365.cba.certificate_store:
-    vault_addr: https://vault.example.com:8200
-    path: m365-cba/contoso/m365-cba-exchange-online
-    pfx_path: /run/m365-cba/contoso/m365-cba-exchange-online.pfx
-    pfx_password: "{{ vault_pfx_password }}"
-    app_id: "{{ app.application.app_id }}"
-    tenant_id: contoso.onmicrosoft.com
+    path: "m365-cba/{{ inventory_hostname }}/m365-cba-exchange-online"
+    pfx_path: "{{ cert.pfx_path }}"
+    pfx_password: "{{ m365_cba_pfx_password }}"
+    tenant_id: "{{ m365_cba_tenant_id }}"
   delegate_to: localhost
 
-- name: Restore it into a private directory, signing in with AppRole
+- name: Make a private directory to restore it into
+  ansible.builtin.tempfile:
+    state: directory
+    suffix: .m365-cba
+  delegate_to: localhost
+  register: workdir
+
+- name: Restore it there, signing in with AppRole
   m365.cba.certificate_store:
     state: restored
-    vault_addr: https://vault.example.com:8200
-    role_id: "{{ approle_role_id }}"
-    secret_id: "{{ approle_secret_id }}"
-    path: m365-cba/contoso/m365-cba-exchange-online
-    dest: /run/m365-cba/contoso
+    role_id: "{{ m365_cba_vault_role_id }}"
+    secret_id: "{{ m365_cba_vault_secret_id }}"
+    path: "m365-cba/{{ inventory_hostname }}/m365-cba-exchange-online"
+    dest: "{{ workdir.path }}"
     name: m365-cba-exchange-online
   delegate_to: localhost
   register: restored
 
+- name: Show the restored PFX file and its thumbprint
+  ansible.builtin.debug:
+    msg: "{{ restored.pfx_path }} {{ restored.thumbprint }}"
+
+- name: Remove the restored files
+  ansible.builtin.file:
+    path: "{{ workdir.path }}"
+    state: absent
+  delegate_to: localhost
+
 - name: Remove it from the store
   m365.cba.certificate_store:
     state: absent
-    path: m365-cba/contoso/m365-cba-exchange-online
+    path: "m365-cba/{{ inventory_hostname }}/m365-cba-exchange-online"
   delegate_to: localhost
 """
 

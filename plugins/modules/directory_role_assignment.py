@@ -88,18 +88,41 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+
+- name: Register the automation application
+  m365.cba.application:
+    unique_name: m365-cba-exchange-online
+    display_name: Exchange Online automation
+  register: app
+
+- name: Create its service principal
+  m365.cba.service_principal:
+    app_id: "{{ app.application.app_id }}"
+  register: sp
+
 - name: Let the automation application administer Exchange Online
   m365.cba.directory_role_assignment:
-    tenant_id: contoso.onmicrosoft.com
-    client_id: "{{ bootstrap_client_id }}"
-    client_certificate_path: /etc/m365/bootstrap.pem
     principal_id: "{{ sp.service_principal.id }}"
     roles: [Exchange Administrator]
 
 - name: Exactly these roles for Exchange Online and Security & Compliance, by template ID
   m365.cba.directory_role_assignment:
-    tenant_id: contoso.onmicrosoft.com
-    principal_app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
+    principal_app_id: "{{ app.application.app_id }}"
     roles:
       - 29232cdf-9323-42fd-ade2-1d097af3e4de  # Exchange Administrator
       - 17315797-102d-40b4-93e0-432062caca18  # Compliance Administrator
@@ -107,8 +130,7 @@ EXAMPLES = r"""
 
 - name: Remove every tenant-wide directory role of the application
   m365.cba.directory_role_assignment:
-    tenant_id: contoso.onmicrosoft.com
-    principal_app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
+    principal_app_id: "{{ app.application.app_id }}"
     state: absent
 """
 

@@ -26,11 +26,24 @@ notes:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+
 - name: Read the tenant's initial domain
   m365.cba.organization_info:
-    tenant_id: contoso.onmicrosoft.com
-    client_id: "{{ bootstrap_client_id }}"
-    client_certificate_path: /etc/m365/bootstrap.pem
   register: org
 
 - name: Show what Connect-ExchangeOnline -Organization takes

@@ -79,24 +79,37 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Sign-in: the tasks below pass no credential. They take it from module_defaults for
+# group/m365.cba.graph, set once on the play (the m365_cba_* variables of the collection's
+# inventory/example/):
+#
+#   - hosts: tenants
+#     module_defaults:
+#       group/m365.cba.graph:
+#         tenant_id: "{{ m365_cba_tenant_id }}"
+#         client_id: "{{ m365_cba_client_id }}"
+#         client_certificate_path: "{{ m365_cba_client_certificate_path }}"
+#     tasks:
+#       # ... the tasks below
+#
+# or, without module_defaults, from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+# AZURE_CLIENT_CERTIFICATE_PATH (or AZURE_CLIENT_SECRET).
+
 - name: Register the automation application
   m365.cba.application:
-    tenant_id: contoso.onmicrosoft.com
     unique_name: m365-cba-exchange-online
     display_name: Exchange Online automation
   register: app
 
 - name: Create its service principal (in check mode on a new tenant, app_id is still null)
   m365.cba.service_principal:
-    tenant_id: contoso.onmicrosoft.com
     app_id: "{{ app.application.app_id }}"
     tags: [m365-cba]
   register: sp
 
-- name: Delete the service principal of an application
+- name: Delete the service principal of the application (the application stays)
   m365.cba.service_principal:
-    tenant_id: contoso.onmicrosoft.com
-    app_id: 3f2a8c71-0c5e-4c1e-9a53-0a4b2b1e6f10
+    app_id: "{{ app.application.app_id }}"
     state: absent
 """
 

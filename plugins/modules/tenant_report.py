@@ -51,18 +51,33 @@ options:
 """
 
 EXAMPLES = r"""
+# Runs on the control node and needs no Microsoft Graph credential.
+#
+# m365_cba_certificate_dir and m365_cba_pfx_password are the setup role's variables
+# (ansible-doc -t role m365.cba.setup); keep the password in a vault.
+
+- name: Make or keep the tenant's certificate
+  m365.cba.certificate:
+    path: "{{ m365_cba_certificate_dir }}"
+    name: m365-cba-exchange-online
+    pfx_password: "{{ m365_cba_pfx_password }}"
+  delegate_to: localhost
+  register: cert
+
 - name: Write the tenant's report beside its certificate
   m365.cba.tenant_report:
-    path: "{{ certificate_dir }}/m365-cba-exchange-online.report.json"
+    path: "{{ m365_cba_certificate_dir }}/m365-cba-exchange-online.report.json"
     content:
       tenant: "{{ inventory_hostname }}"
-      app_id: "{{ app.application.app_id }}"
       thumbprint: "{{ cert.thumbprint }}"
+      expires: "{{ cert.not_after }}"
+  delegate_to: localhost
 
 - name: Remove it
   m365.cba.tenant_report:
-    path: "{{ certificate_dir }}/m365-cba-exchange-online.report.json"
+    path: "{{ m365_cba_certificate_dir }}/m365-cba-exchange-online.report.json"
     state: absent
+  delegate_to: localhost
 """
 
 RETURN = r"""
