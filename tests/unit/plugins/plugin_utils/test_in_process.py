@@ -108,7 +108,7 @@ def test_the_environment_is_undone_when_the_module_raises(monkeypatch):
 def test_bad_arguments_fail_like_ansiblemodule_with_secrets_masked(monkeypatch, shown):
     monkeypatch.delenv("AZURE_TENANT_ID", raising=False)
     args = {"tenant_id": "contoso", "client_id": "x", "client_secret": "hunter2-secret", "colour": "blue"}
-    result = _action(args=args)._run_in_process()
+    result = _action(args=args)._run_in_process({"ansible_inject_invocation": True})
     assert result["failed"] is True
     assert result["msg"].startswith("Unsupported parameters for (organization_info) module: colour.")
     assert "hunter2-secret" not in shown(result)
