@@ -140,7 +140,8 @@ def test_lost_everywhere_fails_by_default_and_changes_nothing(story):
     again = story["runs"]["again"]
     assert again.recap["lost"]["failed"] == 1, again.describe()
     (failure,) = again.failures("lost")
-    assert "its private key is found neither in " in failure and " nor in the certificate store http://127.0.0.1:" in failure, failure
+    assert "its private key is neither in " in failure and " nor in the certificate store http://127.0.0.1:" in failure, failure
+    assert "No certificate was uploaded to the application or removed from it or written to the store" in failure, failure
     assert secret_path("lost") in failure and story["states"]["setup"]["lost"][0] in failure
     assert "m365_cba_replace_lost_certificate=true" in failure
     assert story["writes_again"]["lost"] == []
@@ -152,7 +153,10 @@ def test_lost_local_key_fails_by_default_too(story):
     again = story["runs"]["again"]
     assert again.recap["locallost"]["failed"] == 1, again.describe()
     (failure,) = again.failures("locallost")
-    assert "its private key is found neither in" in failure and str(story["fleet"].cert_dir("locallost")) in failure
+    assert f"its private key is not in {story['fleet'].cert_dir('locallost')}: the key was lost" in failure, failure
+    # What the run did, said as it was: the certificate made in the lost one's place is gone again.
+    assert "No certificate was uploaded to the application or removed from it, and the certificate this run made " \
+        "in its place was removed again." in failure, failure
     assert story["writes_again"]["locallost"] == []
     assert story["states"]["again"]["locallost"] == story["states"]["setup"]["locallost"]
     # The certificate made in its place is not kept: the next run fails the same way instead of rotating.
