@@ -26,8 +26,9 @@ description:
     then C(no change) or C(changed (N tasks)). A host of any other play says C(ok) or C(skipped). A failed tenant's
     line names the task that failed and its message."
   - "At the end: the totals C(verified), C(changed), C(unchanged), C(failed) and C(skipped) (every tenant is exactly one
-    of changed, unchanged, failed or skipped; verified counts the verified ones among them), then every failed tenant
-    with the task that failed and its error message, and the JSON summary's path when O(summary_path) is set."
+    of changed, unchanged, failed or skipped; verified counts the verified ones among them, and is left out when no
+    tenant ran the setup role's set-up, as in a report or a teardown), then every failed tenant with the task that
+    failed and its error message, and the JSON summary's path when O(summary_path) is set."
   - A failure that a block's C(rescue) handles is printed when it happens; the totals count that tenant by how it
     ended.
   - A tenant that later plays of the same run fail (the setup playbook fails tenants whose lost certificate was
@@ -40,9 +41,10 @@ options:
   summary_path:
     description:
       - Write a JSON summary of the run to this file at the end (mode 0600; replaced atomically; the directory must
-        exist). It holds C(totals), and per tenant its C(status) (C(changed), C(unchanged), C(failed) or C(skipped)),
-        C(verified), C(line) (the text of its line), C(changed_tasks), C(failed_task) and C(message) for a failure,
-        and C(result) (tenant ID, organization, workload, application ID, thumbprint and expiry from the setup role).
+        exist). It holds C(totals) (C(verified) V(null) when no tenant ran the set-up), and per tenant its C(status)
+        (C(changed), C(unchanged), C(failed) or C(skipped)), C(verified), C(line) (the text of its line),
+        C(changed_tasks), C(failed_task) and C(message) for a failure, and C(result) (tenant ID, organization,
+        workload, application ID, thumbprint and expiry from the setup role).
       - Not written when unset.
     type: path
     env:
@@ -395,12 +397,15 @@ class CallbackModule(CallbackBase):
             if tenant.index is None and tenant.line is None:
                 tenant.line = f"{name}: {self._outcome(tenant)}"
         tenants = [self._tenants[name] for name in sorted(self._tenants)]
-        totals = {"tenants": len(tenants), "verified": sum(1 for t in tenants if t.verified),
+        # Only the setup role proves anything: a run without its result (the report, a teardown) verifies nothing,
+        # and its totals say nothing about it rather than "verified 0".
+        provable = [t for t in tenants if t.verified is not None]
+        totals = {"tenants": len(tenants), "verified": sum(1 for t in provable if t.verified) if provable else None,
                   "changed": 0, "unchanged": 0, "failed": 0, "skipped": 0}
         for tenant in tenants:
             totals[tenant.status] += 1
         self._display.banner("TENANTS")
-        self._display.display(" | ".join(f"{key} {value}" for key, value in totals.items()),
+        self._display.display(" | ".join(f"{key} {value}" for key, value in totals.items() if value is not None),
                               color="bright red" if totals["failed"] else "green")
         failed = [t for t in tenants if t.failed]
         if failed:

@@ -220,15 +220,30 @@ def test_awx_job_slices_write_separate_parts(ansible_env, tmp_path, report_setup
     assert sorted(seen) == names
 
 
+def credential(thumbprint, end, days, expired=False):
+    """A certificate as m365.cba.application_info returns it."""
+    return {"thumbprint": thumbprint, "end_date_time": end, "days_to_expiry": days, "expired": expired}
+
+
+def made_up_tenant(applications, renew_before=30):
+    """What the report's reading tasks keep of a tenant (m365_cba_report_tenant)."""
+    return {"m365_cba_report_tenant": {"organization": "org.onmicrosoft.com", "renew_before_days": renew_before,
+                                       "applications": applications}}
+
+
+def run_made_up_report(ansible_env, tmp_path, hosts, rc, *args, env=None):
+    """The report's writing and judging tasks on made-up tenants: its reading tasks are skipped by their tag."""
+    for values in hosts.values():
+        values.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    inventory_path = tmp_path / "inventory.json"
+    inventory_path.write_text(json.dumps({"all": {"children": {"tenants": {"hosts": hosts}}}}), encoding="utf-8")
+    return run_playbook(dict(ansible_env, **(env or {})), "-i", str(inventory_path), "--skip-tags", "m365_cba_report_read",
+                        "-e", f"m365_cba_report_dir={tmp_path / 'out'}", *args, os.path.join(PLAYBOOKS, "report.yml"), rc=rc)
+
+
 def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
     """The report's writing and judging tasks on made-up results of its reading tasks."""
-    def credential(thumbprint, end, days, expired=False):
-        return {"thumbprint": thumbprint, "end_date_time": end, "days_to_expiry": days, "expired": expired}
-
-    def tenant(applications, renew_before=30):
-        return {"m365_cba_report_tenant": {"organization": "org.onmicrosoft.com", "renew_before_days": renew_before,
-                                           "applications": applications}}
-
+    tenant = made_up_tenant
     hosts = {
         "alpha": tenant({"app-a": [{"app_id": "id-a", "key_credentials": [
             credential("AA01", "2031-01-01T00:00:00Z", 1800), credential("AA02", "2020-01-01T00:00:00.0000000Z", -10, True)]}]}),
@@ -239,15 +254,8 @@ def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
                         renew_before=10),
         "echo": {},
     }
-    for values in hosts.values():
-        values.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    inventory = {"all": {"children": {"tenants": {"hosts": hosts}}}}
-    inventory_path = tmp_path / "inventory.json"
-    inventory_path.write_text(json.dumps(inventory), encoding="utf-8")
     report_dir = tmp_path / "out"
-    # The reading tasks are skipped by their tag: the tenants' data is the made-up m365_cba_report_tenant.
-    stdout = run_playbook(ansible_env, "-i", str(inventory_path), "--skip-tags", "m365_cba_report_read",
-                          "-e", f"m365_cba_report_dir={report_dir}", os.path.join(PLAYBOOKS, "report.yml"), rc=2)
+    stdout = run_made_up_report(ansible_env, tmp_path, hosts, 2)
 
     header, rows = read_csv(report_dir / "certificate-expiry.csv")
     assert header == COLUMNS
@@ -275,3 +283,15 @@ def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
         "echo": "echo: could not be read (no data was read)",
     }
     assert recap(stdout)["charlie"]["failed"] == 0  # missing fails nothing
+
+
+def test_one_tenant_one_row_and_no_verified_count(ansible_env, tmp_path):
+    """The summary counts in the singular for one row and one tenant; with the m365.cba.tenants callback the totals
+    count no verified tenants, since the report proves nothing (only the setup role does)."""
+    hosts = {"alpha": made_up_tenant({"app-a": [{"app_id": "id-a", "key_credentials": [
+        credential("AA01", "2031-01-01T00:00:00Z", 1800)]}]})}
+    stdout = run_made_up_report(ansible_env, tmp_path, hosts, 0, env={
+        "ANSIBLE_STDOUT_CALLBACK": "m365.cba.tenants", "M365_CBA_SHOW_TASKS": "false"})
+    assert f"1 row in {tmp_path / 'out'}/certificate-expiry.{{csv,md}} (1 tenant): ok 1," in stdout, stdout
+    assert "tenants 1 | changed 0 | unchanged 1 | failed 0 | skipped 0" in stdout, stdout
+    assert "verified" not in stdout, stdout

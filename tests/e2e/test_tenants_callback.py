@@ -200,11 +200,13 @@ def test_rescue_skipped_and_serial_batches(collection, tmp_path):
     # alpha's line comes as its batch (alpha, bravo) ends, before the second batch's first failure.
     assert completed.stdout.index("alpha: ok, changed") < completed.stdout.index("charlie: FAILED at 'Fail first'")
     # The first failure of bravo and charlie is printed as it happens; the totals count them by how they ended.
-    assert "tenants 4 | verified 0 | changed 1 | unchanged 1 | failed 1 | skipped 1" in completed.stdout
+    # No tenant ran the setup role: the totals count no verified tenants.
+    assert "tenants 4 | changed 1 | unchanged 1 | failed 1 | skipped 1" in completed.stdout
     assert "  charlie: task 'Fail charlie for good': the failure that counts" in completed.stdout
     document = json.loads(summary.read_text(encoding="utf-8"))
     assert {name: entry["status"] for name, entry in document["tenants"].items()} == {
         "alpha": "changed", "bravo": "unchanged", "charlie": "failed", "delta": "skipped"}
     assert document["tenants"]["charlie"]["message"] == "the failure that counts"
     assert document["tenants"]["bravo"]["message"] is None
+    assert document["totals"]["verified"] is None
     assert oct(summary.stat().st_mode & 0o777) == "0o600"
