@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: tenants
 type: stdout
 short_description: One line per tenant with a running count, totals, every failure with its task and message
-version_added: 0.1.0
+version_added: 1.0.0
 author:
   - m365.cba maintainers (@m365-cba)
 description:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: bootstrap_permissions
 short_description: The Microsoft Graph application permissions the setup role needs, against those a token holds
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Compares a token's C(roles) claim with the Microsoft Graph application permissions the bootstrap identity
     needs for the M(m365.cba.setup) role (C(Application.ReadWrite.All), C(AppRoleAssignment.ReadWrite.All),

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: certificate_commands
 short_description: How to get the application's certificate onto an admin machine
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Builds the lines that put the PFX file where C(Connect-ExchangeOnline) finds it.
   - C(import_pfx) imports it into the current user's certificate store on Windows (C(Cert:\CurrentUser\My)), which

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: connect_commands
 short_description: The PowerShell lines that connect to Exchange Online or Security & Compliance with a certificate
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Builds C(Connect-ExchangeOnline) (or C(Connect-IPPSSession)) lines for certificate-based app-only
     authentication, with the sovereign-cloud parameters where O(cloud) is not V(global).

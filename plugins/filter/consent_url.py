@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: consent_url
 short_description: The admin consent URL of an application for one tenant
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Builds C({authority}/{tenant}/adminconsent?client_id={client_id}). An administrator of the tenant who opens it
     and accepts grants tenant-wide admin consent to the application, which creates the application's service

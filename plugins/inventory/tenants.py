@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: tenants
 short_description: Microsoft 365 tenants from a CSV or YAML tenant list
-version_added: 0.1.0
+version_added: 1.0.0
 author:
   - m365.cba maintainers (@m365-cba)
 description:

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-COLLECTION_VERSION = "0.1.0"
+COLLECTION_VERSION = "1.0.0"
 USER_AGENT = f"m365.cba/{COLLECTION_VERSION} (Ansible collection)"
 
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"))

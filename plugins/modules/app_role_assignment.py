@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: app_role_assignment
 short_description: Grant application permissions to a service principal (admin consent)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Grants application permissions (app roles) of a resource API, for example C(Exchange.ManageAsApp) of
     C(Office 365 Exchange Online), to a client service principal, which is what the portal's

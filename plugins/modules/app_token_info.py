@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: app_token_info
 short_description: Prove that an application's certificate gets a token with the right roles
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Signs in as the application O(app_id) with its certificate (PFX or PEM), exactly as
     C(Connect-ExchangeOnline -CertificateThumbPrint ... -AppID ...) does, and requests a token for O(resource)

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: application
 short_description: Manage a Microsoft Entra ID application registration, keyed by its unique name
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, updates or deletes an application registration through Microsoft Graph.
   - The application is keyed by O(unique_name), Graph's alternate key, and created with an upsert, so

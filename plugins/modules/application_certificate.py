@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: application_certificate
 short_description: Add or remove a certificate in a Microsoft Entra ID application's key credentials
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Uploads the public part of a certificate to the C(keyCredentials) of an application registration,
     so the application can sign in with the certificate (for example C(Connect-ExchangeOnline

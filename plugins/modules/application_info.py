@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: application_info
 short_description: Read Microsoft Entra ID application registrations and their certificates
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads one application by O(unique_name), O(app_id) or O(object_id), the applications with a display
     name (O(display_name)), or all applications of the tenant (up to O(limit)).

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: certificate
 short_description: Generate and keep a self-signed certificate for app-only authentication
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, on the control node, an RSA private key and a self-signed X.509 certificate (SHA-256)
     for certificate-based app-only authentication to Exchange Online and Security & Compliance

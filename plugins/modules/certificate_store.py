@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: certificate_store
 short_description: Keep a certificate and its private key in HashiCorp Vault or OpenBao
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps the certificate of an application, with its private key, as one secret in a KV version 2
     secrets engine of HashiCorp Vault or OpenBao (the same API), so that it outlives the control node's

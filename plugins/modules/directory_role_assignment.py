@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: directory_role_assignment
 short_description: Assign Microsoft Entra directory roles to a service principal
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Assigns Microsoft Entra directory roles, for example C(Exchange Administrator), to a principal (usually
     the service principal of an automation application) at a directory scope, or removes them.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: organization_info
 short_description: Read a Microsoft Entra ID tenant's organization and its initial domain
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the tenant's organization object from Microsoft Graph.
   - Returns the initial C(*.onmicrosoft.com) domain, which is the value C(Connect-ExchangeOnline -Organization)

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: service_principal
 short_description: Manage the service principal (enterprise application) of an application
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Makes sure the service principal of an application exists in the tenant, or deletes it. The service
     principal is what permissions and directory roles are granted to, and what signs in.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: tenant_report
 short_description: Write or remove a tenant's setup report, a JSON file on the control node
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Writes O(content) as indented JSON with sorted keys to O(path), with mode C(0600), when the file does not already
     hold exactly that; removes the file with O(state=absent).

@@ -15,10 +15,11 @@ import secrets
 import stat
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from packaging_support import clean_env, run, tool
+from packaging_support import REPO, clean_env, run, tool
 
 from m365emu import Emulator, wellknown
 
@@ -37,7 +38,9 @@ def installed(archive, tmp_path_factory):
     result = run([tool("ansible-galaxy"), "collection", "install", "--offline", archive, "-p", collections],
                  cwd=home, env=clean_env(ANSIBLE_COLLECTIONS_PATH=collections))
     root = collections / "ansible_collections" / "m365" / "cba"
-    assert "m365.cba:0.1.0 was installed successfully" in result.stdout or (root / "MANIFEST.json").is_file(), result.stdout
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text(encoding="utf-8"))["version"]
+    assert f"m365.cba:{version} was installed successfully" in result.stdout, result.stdout
+    assert (root / "MANIFEST.json").is_file()
     env = clean_env(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                     ANSIBLE_LOCAL_TEMP=home / "ansible-tmp", ANSIBLE_FORKS=2)
     return {"home": home, "collections": collections, "root": root, "env": env}
