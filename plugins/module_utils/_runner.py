@@ -36,9 +36,12 @@ from ansible.module_utils.errors import UnsupportedError
 
 try:  # ansible-core 2.22 and later: registered secrets are masked wherever Ansible shows a result
     from ansible.module_utils.secrets import register_secrets
-except ImportError:  # earlier: the result is cleaned before it is returned
+except ImportError:
     register_secrets = None
+if register_secrets is None:  # earlier: the result is cleaned before it is returned
     from ansible.module_utils.common.parameters import remove_values
+else:  # deprecated in 2.22, to be removed in 2.25
+    remove_values = None
 
 from ._identifiers import check_identifiers
 
