@@ -11,8 +11,9 @@ environment may carry them; cached in BUILD/matrix-venvs, made again when the ve
 requirements change), then,
 against one in-process emulator, two tenants per pair:
 
-1. ``ansible-doc -l m365.cba`` lists every module; ``ansible-doc`` documents every plugin and the role; the
-   unit tests of the execution seam run with that ansible-core (SEAM_TESTS);
+1. ``ansible-doc -l m365.cba`` lists every module; ``ansible-doc`` documents every plugin and the role; that
+   ansible-core's ``ansible-galaxy`` builds the archive and installs it; the unit tests of the execution seam
+   run with that ansible-core (SEAM_TESTS);
 2. playbooks/setup.yml on the two fresh tenants: changed, and set up as the emulator's state shows (the
    certificate on disk is on the application, consented, a directory role, verified);
 3. the same again: changed=0, no Graph write;
@@ -370,6 +371,21 @@ def check_docs(pair, env, collection):
                 raise MatrixFailure(f"ansible-doc -t {kind} m365.cba.{name} gives no documentation: {_tail(done.stderr, 10)}")
 
 
+def install_archive(pair, env, collection):
+    """``ansible-galaxy collection install`` of the collection's archive with this ansible-core, as the README's
+    Install section does it: accepted (requires_ansible admits the version), without a warning."""
+    out = pair.logdir / "install"
+    shutil.rmtree(out, ignore_errors=True)
+    pair.command([pair.bin("ansible-galaxy"), "collection", "build", "--output-path", out / "archive", collection],
+                 "galaxy-build", env=env, cwd=pair.logdir, warnings=True)
+    (archive,) = (out / "archive").glob("m365-cba-*.tar.gz")
+    done = pair.command([pair.bin("ansible-galaxy"), "collection", "install", "--offline", archive, "-p", out / "collections"],
+                        "galaxy-install", env=dict(env, ANSIBLE_COLLECTIONS_PATH=str(out / "collections")), cwd=pair.logdir,
+                        warnings=True)
+    if not (out / "collections" / "ansible_collections" / "m365" / "cba" / "MANIFEST.json").is_file():
+        raise MatrixFailure(f"ansible-galaxy collection install did not install the archive: {_tail(done.stdout, 5)}")
+
+
 class Playbooks:
     """Runs playbooks of the collection against the emulator for one pair's tenants."""
 
@@ -514,6 +530,8 @@ def run_pair(pair, emulator, collection, base_env):
     check_versions(pair, env)
     pair.step = "ansible-doc"
     check_docs(pair, env, collection)
+    pair.step = "install"
+    install_archive(pair, env, collection)
     pair.step = "unit tests"
     pair.command([pair.bin("python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                   *SEAM_TESTS], "units", env=env, cwd=REPO)
