@@ -20,7 +20,7 @@ import binascii
 import ipaddress
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from . import _certs
 
@@ -229,21 +229,28 @@ class Stored:
 
 
 def read(client, settings):
-    """The secret at the path, or ``Stored(None, version)`` when it is missing or its latest version deleted."""
+    """The secret at the path, or ``Stored(None, version)`` when it is missing or its latest version deleted.
+
+    A secret the store has never versioned (nothing at the path, or an answer without a version) is
+    only taken as missing once the mount is known to be a KV version 2 secrets engine (see
+    ``check_kv2``): what follows a missing secret is a write."""
     exceptions = _hvac().exceptions
     try:
         response = client.secrets.kv.v2.read_secret_version(
             path=settings.path, mount_point=settings.mount, raise_on_deleted_version=False)
     except exceptions.InvalidPath:
+        check_kv2(client, settings)
         return Stored(None, 0)
     except Exception as exc:  # pylint: disable=broad-exception-caught
         error = _translate(exc, settings, "read the secret")
         if error is None:
             raise
         raise error from None
-    body = (response or {}).get("data") or {}
+    body = (response.get("data") if isinstance(response, dict) else None) or {}
     metadata = body.get("metadata") or {}
     version = int(metadata.get("version") or 0)
+    if not version:
+        check_kv2(client, settings)
     data = body.get("data")
     if not data or metadata.get("deletion_time") or metadata.get("destroyed"):
         return Stored(None, version)
@@ -269,7 +276,44 @@ def write(client, settings, data, version):
         if error is None:
             raise
         raise error from None
-    return int(((response or {}).get("data") or {}).get("version") or version + 1)
+    written = (response.get("data") if isinstance(response, dict) else None) or {}
+    if not written.get("version"):
+        # A KV version 1 engine answers 204 without a version, having stored the whole request as a secret.
+        raise StoreError(f"the mount {settings.mount} did not answer as a KV version 2 secrets engine (no version in "
+                         f"its answer): the write may have gone to {settings.mount}/data/{settings.path}; remove it "
+                         "there, and use a KV version 2 mount", settings, option="mount")
+    return int(written["version"])
+
+
+def check_kv2(client, settings):
+    """Refuse a mount that is not a KV version 2 secrets engine, before anything is written to it.
+
+    The KV version 2 API on a version 1 engine does not fail: a read finds nothing and a write stores
+    the request itself at ``<mount>/data/<path>``. The store says what a mount is at
+    ``sys/internal/ui/mounts/<mount>/<path>`` (what ``vault kv`` and ``bao kv`` ask first) to any token
+    with a policy on a path of the mount; when it does not say, the KV version 2 calls tell."""
+    exceptions = _hvac().exceptions
+    try:
+        response = client.adapter.get(f"/v1/sys/internal/ui/mounts/{quote(settings.mount)}/{quote(settings.path)}")
+    except (exceptions.Forbidden, exceptions.InvalidPath, exceptions.InvalidRequest, exceptions.UnsupportedOperation):
+        return
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        error = _translate(exc, settings, f"look up the mount {settings.mount}")
+        if error is None:
+            raise
+        raise error from None
+    engine = (response.get("data") if isinstance(response, dict) else None) or {}
+    kind = engine.get("type")
+    if not kind:
+        return
+    version = str((engine.get("options") or {}).get("version") or "1")
+    if kind in ("kv", "generic") and version == "2":
+        return
+    what = f"a KV version {version}" if kind in ("kv", "generic") else f"a {kind}"
+    upgrade = (f"upgrade it (bao kv enable-versioning {settings.mount}, or vault kv enable-versioning) or "
+               if kind in ("kv", "generic") else "")
+    raise StoreError(f"the mount {settings.mount} is {what} secrets engine, and the certificate store needs KV version 2: "
+                     f"{upgrade}set mount to a KV version 2 mount; nothing was written", settings, option="mount")
 
 
 def exists(client, settings):

@@ -22,6 +22,8 @@ description:
     (C(<name>.key) and C(<name>.pfx) mode C(0600), C(<name>.crt) and C(<name>.cer) mode C(0644), the directory
     created with mode C(0700)); files that already hold the same bytes are left alone. A missing secret is not
     an error; RV(found) is V(false) and nothing is written.
+  - A mount that is not a KV version 2 secrets engine (a KV version 1 one, for example) is refused, naming it, before
+    anything is written (the module asks the store what the mount is when it holds no version of the secret yet).
   - O(state=absent) removes the secret with every version and its metadata.
   - A store that cannot be reached, refuses the credential or the path fails the task with a message naming the
     store's address and the secret's path.

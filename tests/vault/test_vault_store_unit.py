@@ -195,3 +195,81 @@ def test_without_hvac_the_module_fails_naming_it(store, monkeypatch, collection_
                                    {"path": "m365-cba/a/b", "state": "restored", "dest": "/nonexistent"})
     assert result["failed"] is True
     assert result["msg"].startswith("Failed to import the required Python library (hvac)"), result["msg"]
+
+
+def _module(args, check_mode=False):
+    """m365.cba.certificate_store run in this process, as the action plugin runs it on a local connection."""
+    from ansible_collections.m365.cba.plugins.module_utils import _runner  # pylint: disable=import-outside-toplevel
+    from ansible_collections.m365.cba.plugins.modules import certificate_store  # pylint: disable=import-outside-toplevel
+
+    return _runner.run_in_worker("certificate_store", certificate_store.SPEC, certificate_store.run, args,
+                                 check_mode=check_mode, diff_mode=True)
+
+
+@pytest.fixture(scope="module")
+def kv1(bao):
+    """A KV version 1 mount, and a token whose policy allows the certificate paths on it."""
+    root = bao.client()
+    if "kv1/" not in root.sys.list_mounted_secrets_engines()["data"]:
+        root.sys.enable_secrets_engine("kv", path="kv1", options={"version": "1"})
+    rules = (f'path "kv1/data/{PREFIX}/*" {{ capabilities = ["create", "read", "update", "delete"] }}\n'
+             f'path "kv1/metadata/{PREFIX}/*" {{ capabilities = ["read", "delete"] }}\n')
+    return bao.policy_token("unit-kv1", rules)
+
+
+def test_a_kv_version_1_mount_is_refused_before_anything_is_written(store, bao, pfx, kv1, tmp_path):
+    _vault_store, _certs = store
+    path = f"{PREFIX}/unit/kv1"
+    where = settings(store, bao, path, mount="kv1", token=kv1)
+    client = _vault_store.connect(where)
+    with pytest.raises(_vault_store.StoreError) as failure:
+        _vault_store.read(client, where)
+    text = str(failure.value)
+    assert failure.value.option == "mount" and text.startswith(f"mount: certificate store {bao.address}, secret kv1/{path}:"), text
+    assert "the mount kv1 is a KV version 1 secrets engine, and the certificate store needs KV version 2" in text, text
+    base = {"vault_addr": bao.address, "token": kv1, "mount": "kv1", "path": path}
+    for args in (dict(base, pfx_path=pfx["paths"].path("pfx"), pfx_password=pfx["password"]),
+                 dict(base, state="restored", dest=str(tmp_path / "restored")),
+                 dict(base, state="absent")):
+        for check_mode in (True, False):
+            result = _module(args, check_mode=check_mode)
+            assert result.get("failed") is True and "needs KV version 2" in result["msg"], result
+            assert result["error"]["option"] == "mount", result
+    # Nothing was written anywhere on the mount (the KV version 2 API would have written kv1/data/<path>).
+    root = bao.client()
+    assert _kv1_empty(root), root.secrets.kv.v1.list_secrets(path="", mount_point="kv1")
+    assert not (tmp_path / "restored").exists()
+
+
+def _kv1_empty(root):
+    import hvac  # pylint: disable=import-outside-toplevel
+
+    try:
+        root.secrets.kv.v1.list_secrets(path="", mount_point="kv1")
+    except hvac.exceptions.InvalidPath:
+        return True
+    return False
+
+
+def test_a_kv_version_1_secret_left_by_an_earlier_write_is_not_taken_for_a_certificate(store, bao, pfx, kv1):
+    """The KV version 2 API on a version 1 mount reads back what an earlier write left there, without a version."""
+    _vault_store, _certs = store
+    path = f"{PREFIX}/unit/kv1-left"
+    root = bao.client()
+    data = _vault_store.record(pfx["bytes"], pfx["password"])
+    root.secrets.kv.v1.create_or_update_secret(path=f"data/{path}", secret={"data": data, "options": {"cas": 0}},
+                                               mount_point="kv1")
+    try:
+        where = settings(store, bao, path, mount="kv1", token=kv1)
+        with pytest.raises(_vault_store.StoreError, match="is a KV version 1 secrets engine"):
+            _vault_store.read(_vault_store.connect(where), where)
+    finally:
+        root.secrets.kv.v1.delete_secret(path=f"data/{path}", mount_point="kv1")
+
+
+def test_a_missing_secret_on_a_kv_version_2_mount_reads_as_missing_with_the_role_policy(store, bao, store_token):
+    """The mount lookup works with the least policy the role documents, and costs nothing once a secret exists."""
+    _vault_store, _certs = store
+    where = settings(store, bao, f"{PREFIX}/unit/kv2-missing", token=store_token)
+    stored = _vault_store.read(_vault_store.connect(where), where)
+    assert stored.data is None and stored.version == 0
