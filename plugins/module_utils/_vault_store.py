@@ -259,6 +259,16 @@ def read(client, settings):
     return Stored({key: data.get(key) for key in FIELDS}, version)
 
 
+# How a write that lost a check-and-set, or would, is reported.
+CHANGED_BY_SOMEONE_ELSE = "the secret was changed by someone else"
+
+
+def changed_since(settings, expected, found):
+    """The StoreError for a secret at version ``found`` that this run read at version ``expected``."""
+    return StoreError(f"{CHANGED_BY_SOMEONE_ELSE} since this run read it (version {expected} then, {found} now); "
+                      "nothing was written: run again", settings, status=400)
+
+
 def write(client, settings, data, version):
     """Write ``data`` as a new version, only if the latest version is still ``version`` (check-and-set),
     so that two runs never overwrite each other's certificate unseen. Returns the new version."""
@@ -268,7 +278,7 @@ def write(client, settings, data, version):
             path=settings.path, secret=dict(data), cas=version, mount_point=settings.mount)
     except exceptions.InvalidRequest as exc:
         if "check-and-set" in str(exc):
-            raise StoreError("the secret was changed by someone else while this run wrote it; run again",
+            raise StoreError(f"{CHANGED_BY_SOMEONE_ELSE} while this run wrote it; run again",
                              settings, status=400) from None
         raise _translate(exc, settings, "write the secret") from None
     except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -17,7 +17,7 @@ description:
   - The secret at O(mount)/O(path) holds the fields C(pfx_base64) (the PFX file, base64), C(pfx_password),
     C(thumbprint) (SHA-1, uppercase hex), C(not_after) (ISO 8601 UTC), C(app_id) and C(tenant_id).
   - O(state=present) writes the PFX file O(pfx_path) there when the secret does not already hold exactly it.
-    The write is a check-and-set on the version read, so two runs never overwrite each other unseen.
+    The write is a check-and-set on the version read (or on O(cas)), so two runs never overwrite each other unseen.
   - O(state=restored) reads the secret and writes the four files M(m365.cba.certificate) keeps into O(dest)
     (C(<name>.key) and C(<name>.pfx) mode C(0600), C(<name>.crt) and C(<name>.cer) mode C(0644), the directory
     created with mode C(0700)); files that already hold the same bytes are left alone. A missing secret is not
@@ -117,6 +117,16 @@ options:
     description:
       - Tenant the application lives in, stored for people and reports. Unset keeps the stored value.
     type: str
+  cas:
+    description:
+      - With O(state=present), the version the secret must still be at for the write (check-and-set), for example
+        the RV(version) an O(state=restored) task returned at the start of the run (V(0) when it found nothing).
+      - When the secret is at another version and the task would write, it fails saying that the secret was changed by
+        someone else, and writes nothing (in check mode too). When the secret already holds exactly the certificate, the
+        task changes nothing whatever its version.
+      - Unset, the write is a check-and-set on the version this task reads.
+      - Not used with the other states.
+    type: int
   dest:
     description:
       - Directory to restore the files into, with O(state=restored). Created with mode C(0700) when missing.
@@ -293,6 +303,7 @@ SPEC = ModuleSpec(
         "pfx_password": {"type": "str", "no_log": True},
         "app_id": {"type": "str"},
         "tenant_id": {"type": "str"},
+        "cas": {"type": "int"},
         "dest": {"type": "path"},
         "name": {"type": "str", "default": "m365-cba"},
     },
@@ -324,6 +335,8 @@ def _result(settings, found, version, data):
 
 def ensure_present(ctx, settings, client):
     params = ctx.params
+    if params["cas"] is not None and params["cas"] < 0:
+        ctx.fail(f"cas: must be a version (0 or more), got {params['cas']}", error={"option": "cas"})
     data = _certs.read_if_present(params["pfx_path"])
     if data is None:
         ctx.fail(f"pfx_path: file not found: {params['pfx_path']}")
@@ -333,7 +346,10 @@ def ensure_present(ctx, settings, client):
     changed = stored.data != wanted
     version = stored.version
     if changed:
-        version = stored.version + 1 if ctx.check_mode else _vault_store.write(client, settings, wanted, stored.version)
+        expected = stored.version if params["cas"] is None else params["cas"]
+        if stored.version != expected:
+            raise _vault_store.changed_since(settings, expected, stored.version)
+        version = stored.version + 1 if ctx.check_mode else _vault_store.write(client, settings, wanted, expected)
     result = _result(settings, stored.data is not None, version, wanted)
     result["pfx_path"] = params["pfx_path"]
     _exit(ctx, changed, ctx.diff(_diff_view(stored.data), _diff_view(wanted)), result)

@@ -206,6 +206,36 @@ def _module(args, check_mode=False):
                                  check_mode=check_mode, diff_mode=True)
 
 
+def test_cas_writes_only_over_the_version_given(store, bao, pfx, tmp_path):
+    """``cas``: the version a restore returned at the start of a run; a write by someone else since then
+    fails the task, in check mode too, before anything is written."""
+    _vault_store, _certs = store
+    path = f"{PREFIX}/unit/cas"
+    base = {"vault_addr": bao.address, "token": bao.root_token, "path": path}
+    restored = _module(dict(base, state="restored", dest=str(tmp_path / "restored")))
+    assert restored["found"] is False and restored["version"] == 0, restored
+    # Someone else writes after the restore.
+    other = _vault_store.record(pfx["bytes"], pfx["password"], app_id="someone-else")
+    where = settings(store, bao, path)
+    _vault_store.write(_vault_store.connect(where), where, other, 0)
+    present = dict(base, pfx_path=pfx["paths"].path("pfx"), pfx_password=pfx["password"], app_id="this-run",
+                   cas=restored["version"])
+    for check_mode in (True, False):
+        result = _module(present, check_mode=check_mode)
+        assert result.get("failed") is True, result
+        assert "the secret was changed by someone else since this run read it (version 0 then, 1 now); nothing was " \
+            "written: run again" in result["msg"], result["msg"]
+        assert f"secret secret/{path}" in result["msg"] and pfx["password"] not in str(result)
+    assert bao.metadata(path)["current_version"] == 1 and bao.read(path)["app_id"] == "someone-else"
+    # Over the version it holds, the write goes through; a secret that already holds it is left alone.
+    assert _module(dict(present, cas=1))["version"] == 2
+    assert bao.read(path)["app_id"] == "this-run"
+    unchanged = _module(dict(present, cas=0))
+    assert unchanged.get("failed") is not True and unchanged["changed"] is False and unchanged["version"] == 2, unchanged
+    negative = _module(dict(present, cas=-1))
+    assert negative["failed"] is True and negative["msg"].startswith("cas: must be a version"), negative
+
+
 @pytest.fixture(scope="module")
 def kv1(bao):
     """A KV version 1 mount, and a token whose policy allows the certificate paths on it."""

@@ -73,3 +73,53 @@ def writes(emulator, tenant):
     tenant_id = emulator.tenant(tenant)["tenant_id"]
     return [(r["method"], r["path"]) for r in emulator.requests()
             if r.get("tenant") == tenant_id and r["method"] != "GET" and not r["path"].endswith("/oauth2/v2.0/token")]
+
+
+RESTORE_TASK = "Restore the certificate from the store"
+
+# A callback that holds a run still right after one task's result for one host (the strategy waits
+# for it), until a file appears: what another run does meanwhile happens between two of its tasks.
+PAUSE_CALLBACK = '''
+from __future__ import annotations
+
+DOCUMENTATION = """
+name: pause_after
+type: notification
+short_description: Hold the run after one task until a file appears
+description:
+  - After the result of the task whose name ends with E(M365_CBA_PAUSE_TASK) for the host E(M365_CBA_PAUSE_HOST),
+    creates E(M365_CBA_PAUSE_FILE).paused and waits (at most 10 minutes) until E(M365_CBA_PAUSE_FILE) exists.
+"""
+
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "pause_after"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def v2_runner_on_ok(self, result, **kwargs):
+        task = os.environ.get("M365_CBA_PAUSE_TASK")
+        gate = os.environ.get("M365_CBA_PAUSE_FILE")
+        if not (task and gate) or result._host.get_name() != os.environ.get("M365_CBA_PAUSE_HOST"):
+            return
+        if not result._task.get_name().endswith(task):
+            return
+        with open(gate + ".paused", "w", encoding="utf-8"):
+            pass
+        deadline = time.monotonic() + 600
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.1)
+'''
+
+
+def pause_env(fleet, host, task, gate):
+    """The environment of a run of ``fleet`` that holds still after ``task`` of ``host`` until ``gate`` exists."""
+    (Path(fleet.workdir) / "callback_plugins" / "pause_after.py").write_text(PAUSE_CALLBACK, encoding="utf-8")
+    return {"ANSIBLE_CALLBACKS_ENABLED": "run_probe,pause_after", "M365_CBA_PAUSE_TASK": task,
+            "M365_CBA_PAUSE_HOST": host, "M365_CBA_PAUSE_FILE": str(gate)}
