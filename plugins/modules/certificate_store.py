@@ -22,6 +22,10 @@ description:
     (C(<name>.key) and C(<name>.pfx) mode C(0600), C(<name>.crt) and C(<name>.cer) mode C(0644), the directory
     created with mode C(0700)); files that already hold the same bytes are left alone. A missing secret is not
     an error; RV(found) is V(false) and nothing is written.
+  - Without O(dest), O(state=restored) restores into a new private directory below O(tmpdir), returned as RV(dest),
+    and first removes the ones that runs of the same user left there when they were killed (see O(tmpdir)).
+    Removing the new directory when done is the playbook's part (M(ansible.builtin.file) with
+    O(ansible.builtin.file#module:state=absent)); it is removed at once when the task fails.
   - A mount that is not a KV version 2 secrets engine (a KV version 1 one, for example) is refused, naming it, before
     anything is written (the module asks the store what the mount is when it holds no version of the secret yet).
   - O(state=absent) removes the secret with every version and its metadata.
@@ -130,6 +134,22 @@ options:
   dest:
     description:
       - Directory to restore the files into, with O(state=restored). Created with mode C(0700) when missing.
+      - Unset, a new private directory is made below O(tmpdir) (in check mode none is made, and the paths returned are V(null)).
+    type: path
+  tmpdir:
+    description:
+      - With O(state=restored) and no O(dest), the directory below which the private directory is made, as
+        C(m365-cba-run-<pid>-<start>-<host>-<random>), mode C(0700) whatever the umask. The name marks it with the
+        C(ansible-playbook) process of the run (its process ID and start time, and a digest of the host name and
+        PID namespace), so that a later run can tell whether that run still goes on.
+      - Before it makes one, the task removes the directories named so that runs of the same user on this host left
+        there and whose C(ansible-playbook) process is gone (killed before the playbook removed them). A directory of a
+        run still going on, of another user, or of another host or container sharing O(tmpdir) is never removed.
+      - O(tmpdir) and every directory above it must be owned by root or the user running the task, and not writable by
+        group or others unless they have the sticky bit (as C(/tmp) has); otherwise the task fails naming the directory.
+        A O(tmpdir) that does not exist is created with mode C(0700).
+      - Unset, the system's temporary directory (E(TMPDIR), else C(/tmp)). A memory file system such as C(/dev/shm)
+        keeps the unencrypted key off the disk.
     type: path
   name:
     description:
@@ -173,20 +193,14 @@ EXAMPLES = r"""
     tenant_id: "{{ m365_cba_tenant_id }}"
   delegate_to: localhost
 
-- name: Make a private directory to restore it into
-  ansible.builtin.tempfile:
-    state: directory
-    suffix: .m365-cba
-  delegate_to: localhost
-  register: workdir
-
-- name: Restore it there, signing in with AppRole
+# Without dest, the files go to a new private directory (mode 0700) below the system's temporary
+# directory (or tmpdir), which the task returns as dest.
+- name: Restore it into a private directory, signing in with AppRole
   m365.cba.certificate_store:
     state: restored
     role_id: "{{ m365_cba_vault_role_id }}"
     secret_id: "{{ m365_cba_vault_secret_id }}"
     path: "m365-cba/{{ inventory_hostname }}/m365-cba-exchange-online"
-    dest: "{{ workdir.path }}"
     name: m365-cba-exchange-online
   delegate_to: localhost
   register: restored
@@ -195,9 +209,9 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ restored.pfx_path }} {{ restored.thumbprint }}"
 
-- name: Remove the restored files
+- name: Remove the private directory with the restored files
   ansible.builtin.file:
-    path: "{{ workdir.path }}"
+    path: "{{ restored.dest }}"
     state: absent
   delegate_to: localhost
 
@@ -256,6 +270,13 @@ files_written:
   type: list
   elements: str
   sample: [key, certificate, pfx, cer]
+dest:
+  description:
+    - With O(state=restored), the directory the files were restored into, O(dest) or the private directory made below
+      O(tmpdir). V(null) in check mode without O(dest).
+  returned: when O(state=restored)
+  type: str
+  sample: /tmp/m365-cba-run-81234-5512345-3f2a9c1d-k2x7q0ab
 key_path:
   description: With O(state=restored), path of the PEM private key file.
   returned: when O(state=restored)
@@ -305,9 +326,10 @@ SPEC = ModuleSpec(
         "tenant_id": {"type": "str"},
         "cas": {"type": "int"},
         "dest": {"type": "path"},
+        "tmpdir": {"type": "path"},
         "name": {"type": "str", "default": "m365-cba"},
     },
-    required_if=[("state", "present", ["pfx_path", "pfx_password"]), ("state", "restored", ["dest"])],
+    required_if=[("state", "present", ["pfx_path", "pfx_password"])],
     libraries=(("hvac", "hvac"), ("cryptography", "cryptography")),
 )
 
@@ -357,20 +379,30 @@ def ensure_present(ctx, settings, client):
 
 def ensure_restored(ctx, settings, client):
     params = ctx.params
+    dest = params["dest"]
+    if dest is None and not ctx.check_mode:
+        # The action plugin makes the private directory when dest is unset; without it there is none.
+        ctx.fail("dest: required with state=restored when the task does not run through the m365.cba.certificate_store "
+                 "action", error={"option": "dest"})
     stored = _vault_store.read(client, settings)
-    paths = _certs.certificate_paths(params["dest"], params["name"]).as_dict()
     result = _result(settings, stored.data is not None, stored.version, stored.data)
-    result.update(key_path=paths["key"], certificate_path=paths["certificate"], pfx_path=paths["pfx"], cer_path=paths["cer"])
+    paths = _certs.certificate_paths(dest, params["name"]).as_dict() if dest else {}
+    result.update(dest=dest, key_path=paths.get("key"), certificate_path=paths.get("certificate"), pfx_path=paths.get("pfx"),
+                  cer_path=paths.get("cer"))
     if stored.data is None:
         _exit(ctx, False, ctx.diff({"state": "absent"}, {"state": "absent"}), result)
     if stored.data.get("pfx_password"):
         ctx.no_log(stored.data["pfx_password"])
     files = _vault_store.files_from(stored.data, settings)
-    outcome = _vault_store.restore(files, params["dest"], params["name"], check_mode=ctx.check_mode)
-    result["files_written"] = list(outcome.written)
-    before = {"files": "differ" if outcome.changed else "same"}
+    if dest is None:
+        # Check mode without dest: a new directory would receive every file.
+        written = list(_vault_store.RESTORED_KINDS)
+    else:
+        written = list(_vault_store.restore(files, dest, params["name"], check_mode=ctx.check_mode).written)
+    result["files_written"] = written
+    before = {"files": "differ" if written else "same"}
     after = dict(_diff_view(stored.data), files="restored")
-    _exit(ctx, outcome.changed, ctx.diff(before, after) if outcome.changed else ctx.diff(after, after), result)
+    _exit(ctx, bool(written), ctx.diff(before, after) if written else ctx.diff(after, after), result)
 
 
 def ensure_absent(ctx, settings, client):

@@ -9,6 +9,9 @@ runs to the end (its new certificate in the store and on the application), then 
 The first run's store write is a check-and-set on the version it restored, so it fails there, saying
 that the secret was changed by someone else, before it uploads anything: the store and the application
 keep the second run's certificate, and the next run changes nothing.
+
+Both runs make their private directory in the same place: the second, which removes the directories
+of killed runs there, leaves the first one's alone, as its run goes on.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ def race(bao, store_token, collection_dir, tmp_path_factory):
     with Emulator(str(workdir / "emulator"), seed=[{"name": TENANT}]) as emu:
         fleet = make_fleet(emu, collection_dir, workdir, forks=1)
         env = vault_env(bao, store_token)
-        hosts = {TENANT: dict(VAULT_VARS)}
-        rotate = {TENANT: dict(VAULT_VARS, **ROTATE)}
+        scratch = workdir / "scratch"
+        scratch.mkdir(mode=0o700)
+        hosts = {TENANT: dict(VAULT_VARS, m365_cba_vault_tmpdir=str(scratch))}
+        rotate = {TENANT: dict(hosts[TENANT], **ROTATE)}
         steps = {}
 
         setup = fleet.run("setup", [TENANT], host_vars=hosts, env=env)
@@ -55,15 +60,18 @@ def race(bao, store_token, collection_dir, tmp_path_factory):
         first = fleet.launch("first", [TENANT], host_vars=rotate, env=dict(env, **pause_env(fleet, TENANT, RESTORE_TASK, gate)))
         try:
             _wait_for(workdir / "gate.paused", first)
+            held = sorted(p.name for p in scratch.iterdir())
             second = fleet.run("second", [TENANT], host_vars=rotate, env=env)
             steps["second"] = {"run": second, "app": key_thumbprints(emu, TENANT), "store": bao.read(secret_path(TENANT)),
-                               "version": bao.metadata(secret_path(TENANT))["current_version"]}
+                               "version": bao.metadata(secret_path(TENANT))["current_version"], "held": held,
+                               "left": sorted(p.name for p in scratch.iterdir())}
             emu.reset_requests()
         finally:
             gate.touch()
         outcome = first.wait()
         steps["first"] = {"run": outcome, "app": key_thumbprints(emu, TENANT), "store": bao.read(secret_path(TENANT)),
-                          "version": bao.metadata(secret_path(TENANT))["current_version"], "writes": writes(emu, TENANT)}
+                          "version": bao.metadata(secret_path(TENANT))["current_version"], "writes": writes(emu, TENANT),
+                          "left": sorted(p.name for p in scratch.iterdir())}
 
         again = fleet.run("again", [TENANT], host_vars=hosts, env=env)
         steps["again"] = {"run": again, "app": key_thumbprints(emu, TENANT), "store": bao.read(secret_path(TENANT))}
@@ -97,3 +105,10 @@ def test_the_next_run_changes_nothing(race):
     assert again["store"] == race["second"]["store"]
     assert again["app"] == race["second"]["app"]
 
+
+def test_the_private_directory_of_a_run_going_on_is_left_alone(race):
+    held = race["second"]["held"]
+    assert len(held) == 1, held
+    # The second run removed its own directory, and not the held run's.
+    assert race["second"]["left"] == held
+    assert race["first"]["left"] == []

@@ -9,6 +9,9 @@ converges, and at no moment does the application hold a certificate whose key is
 
 The kill point is the position of the store task among the tenant's task results, read from the
 same run on a twin tenant (so that the test follows the role as it changes).
+
+The killed run cannot remove the private directory it restored the certificate into (it holds the
+unencrypted key): the next run does, as its process is gone.
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ def chain(bao, store_token, collection_dir, tmp_path_factory):
     with Emulator(str(workdir / "emulator"), seed=[{"name": "twin"}, {"name": "killed"}]) as emu:
         fleet = make_fleet(emu, collection_dir, workdir, forks=1)
         env = vault_env(bao, store_token)
-        hosts = {"twin": dict(VAULT_VARS), "killed": dict(VAULT_VARS)}
+        scratch = workdir / "scratch"
+        scratch.mkdir(mode=0o700)
+        hosts = {tenant: dict(VAULT_VARS, m365_cba_vault_tmpdir=str(scratch)) for tenant in ("twin", "killed")}
+
+        def left():
+            return sorted(p.name for p in scratch.iterdir())
+
         rotate = {tenant: dict(values, **ROTATE) for tenant, values in hosts.items()}
         steps = {}
 
@@ -52,9 +61,11 @@ def chain(bao, store_token, collection_dir, tmp_path_factory):
         assert _position(twin_setup, "twin", STORE_TASK) < _position(twin_setup, "twin", UPLOAD_TASK)
         run = fleet.run("killed-setup", ["killed"], host_vars=hosts, env=env,
                         kill_after=_position(twin_setup, "twin", STORE_TASK))
-        steps["setup killed"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed"))}
+        steps["setup killed"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed")),
+                                 "left": left()}
         run = fleet.run("killed-setup-again", ["killed"], host_vars=hosts, env=env)
-        steps["setup again"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed"))}
+        steps["setup again"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed")),
+                                "left": left()}
 
         twin_rotate = fleet.run("twin-rotate", ["twin"], host_vars=rotate, env=env)
         assert twin_rotate.rc == 0, twin_rotate.describe()
@@ -65,9 +76,10 @@ def chain(bao, store_token, collection_dir, tmp_path_factory):
             path=secret_path("killed"), mount_point="secret", version=metadata["current_version"] - 1,
             raise_on_deleted_version=True)["data"]["data"]
         steps["rotation killed"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed")),
-                                    "previous": previous}
+                                    "previous": previous, "left": left()}
         run = fleet.run("killed-rotate-again", ["killed"], host_vars=hosts, env=env)
-        steps["rotation again"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed"))}
+        steps["rotation again"] = {"run": run, "app": key_thumbprints(emu, "killed"), "store": bao.read(secret_path("killed")),
+                                   "left": left()}
         yield steps
 
 
@@ -98,3 +110,11 @@ def test_kill_after_the_store_write_of_a_rotation(chain):
     assert again["run"].rc == 0, again["run"].describe()
     assert again["store"] == killed["store"]
     assert again["app"] == [new], "the re-run did not finish the rotation"
+
+
+@pytest.mark.parametrize("step", ["setup", "rotation"])
+def test_the_next_run_removes_the_private_directory_a_killed_run_left(chain, step):
+    (left,) = chain[f"{step} killed"]["left"]
+    assert left.startswith("m365-cba-run-"), left
+    assert chain[f"{step} again"]["run"].rc == 0
+    assert chain[f"{step} again"]["left"] == [], "the directory of the killed run (with the unencrypted key) is still there"

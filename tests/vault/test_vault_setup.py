@@ -14,6 +14,7 @@ One emulator, one tenant per story, three runs:
              in the store first, the old one removed, and the run ends non-zero naming the tenant
   down:      the store's address answers nothing: the tenant fails naming address and path, nothing changes
   refused:   the store refuses the token: the same
+  opentmp:   m365_cba_vault_tmpdir is writable by others (no sticky bit): the tenant fails naming it, nothing changes
   teardown:  m365_cba_setup_state absent with m365_cba_remove_stored_certificate: the secret is gone
   locallost: the local store (default) with the certificate directory deleted: fails as "lost" does
   migrate:   set up with the local store, then switched to the vault store: the certificate directory's
@@ -29,10 +30,10 @@ import socket
 import pytest
 from m365emu import Emulator
 
-from vault_support import (REPLACED_FAIL_TASK, STORE_TASK, UPLOAD_TASK, VAULT_VARS, key_thumbprints, make_fleet,
-                           secret_path, stored_certificate, vault_env, writes)
+from vault_support import (REPLACED_FAIL_TASK, RESTORE_TASK, STORE_TASK, UPLOAD_TASK, VAULT_VARS, key_thumbprints,
+                           make_fleet, secret_path, stored_certificate, vault_env, writes)
 
-TENANTS = ("restore", "lost", "replace", "down", "refused", "teardown", "locallost", "migrate")
+TENANTS = ("restore", "lost", "replace", "down", "refused", "opentmp", "teardown", "locallost", "migrate")
 VAULT_TENANTS = TENANTS[:-2]
 
 
@@ -68,6 +69,10 @@ def story(bao, store_token, collection_dir, tmp_path_factory):
         again_hosts["replace"]["m365_cba_replace_lost_certificate"] = True
         again_hosts["down"]["m365_cba_vault_addr"] = dead_address()
         again_hosts["refused"]["m365_cba_vault_token"] = "not-a-token-of-this-store"
+        open_tmp = workdir / "open-tmp"
+        open_tmp.mkdir()
+        open_tmp.chmod(0o777)
+        again_hosts["opentmp"]["m365_cba_vault_tmpdir"] = str(open_tmp)
         again_hosts["teardown"].update(m365_cba_setup_state="absent", m365_cba_remove_stored_certificate=True)
         again_hosts["migrate"] = dict(VAULT_VARS, m365_cba_vault_tmpdir=str(scratch))
         emu.reset_requests()
@@ -87,7 +92,7 @@ def story(bao, store_token, collection_dir, tmp_path_factory):
         stored["steady"] = {t: bao.read(secret_path(t)) for t in ("restore", "replace", "migrate")}
         yield {"runs": runs, "states": states, "stored": stored, "writes_again": writes_again,
                "writes_steady": writes_steady, "metadata_again": metadata_again, "fleet": fleet, "emu": emu,
-               "graph_again": graph_again, "paths_setup": paths_setup, "scratch_again": scratch_again,
+               "graph_again": graph_again, "paths_setup": paths_setup, "scratch_again": scratch_again, "open_tmp": open_tmp,
                "scratch_end": sorted(p.name for p in scratch.iterdir())}
 
 
@@ -120,9 +125,8 @@ def test_fresh_setup_writes_the_store(story):
 def test_no_temporary_directory_is_left(story):
     """The private directory the certificate was restored into is removed at the end, failed tenants included."""
     run = story["runs"]["again"]
-    made = [r for r in run.results if r["task"].endswith("Make a private directory for the stored certificate")
-            and r["status"] == "ok"]
-    # Teardown makes none; the tenant moving to the store makes one.
+    made = [r for r in run.results if r["task"].endswith(RESTORE_TASK)]
+    # Teardown makes none; the tenant moving to the store makes one; where the store fails, the restore removes its own.
     assert len(made) == len(VAULT_TENANTS), "the runs made no private directories to check"
     assert story["scratch_again"] == [] and story["scratch_end"] == [], (story["scratch_again"], story["scratch_end"])
 
@@ -218,3 +222,15 @@ def test_steady_run_changes_nothing(story):
         assert steady.recap[tenant]["changed"] == 0, (tenant, steady.changed_tasks(tenant))
         assert story["writes_steady"][tenant] == []
         assert story["stored"]["steady"][tenant] == story["stored"]["again"][tenant]
+
+
+def test_a_tmpdir_others_can_write_to_fails_the_tenant_naming_it_and_changes_nothing(story):
+    again = story["runs"]["again"]
+    assert again.recap["opentmp"]["failed"] == 1, again.describe()
+    (failure,) = again.failures("opentmp")
+    open_tmp = story["open_tmp"]
+    assert failure.startswith(f"m365.cba.setup : {RESTORE_TASK}: tmpdir: {open_tmp}, a directory above "), failure
+    assert "writable by group and others (mode 0777) without the sticky bit" in failure, failure
+    assert list(open_tmp.iterdir()) == []
+    assert story["graph_again"]["opentmp"] == [] and story["writes_again"]["opentmp"] == []
+    assert story["stored"]["again"]["opentmp"] == story["stored"]["setup"]["opentmp"]

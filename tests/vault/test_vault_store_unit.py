@@ -303,3 +303,24 @@ def test_a_missing_secret_on_a_kv_version_2_mount_reads_as_missing_with_the_role
     where = settings(store, bao, f"{PREFIX}/unit/kv2-missing", token=store_token)
     stored = _vault_store.read(_vault_store.connect(where), where)
     assert stored.data is None and stored.version == 0
+
+
+def test_restored_without_dest_in_check_mode_predicts_a_new_directory(store, bao, pfx, tmp_path):
+    """Without dest the action plugin makes the directory (tests/unit/plugins/plugin_utils/test_workdirs.py);
+    in check mode none is made, and the module says that every file would be written, without paths."""
+    _vault_store, _certs = store
+    path = f"{PREFIX}/unit/check-mode-restore"
+    base = {"vault_addr": bao.address, "token": bao.root_token, "path": path, "state": "restored"}
+    missing = _module(base, check_mode=True)
+    assert missing["changed"] is False and missing["found"] is False and missing["dest"] is None, missing
+    where = settings(store, bao, path)
+    _vault_store.write(_vault_store.connect(where), where, _vault_store.record(pfx["bytes"], pfx["password"]), 0)
+    predicted = _module(base, check_mode=True)
+    assert predicted["changed"] is True and predicted["files_written"] == ["key", "certificate", "pfx", "cer"], predicted
+    assert predicted["dest"] is None and predicted["pfx_path"] is None and predicted["diff"]["after"]["files"] == "restored"
+    assert pfx["password"] not in str(predicted)
+    # Run without the action plugin (nothing made the directory), the module asks for dest.
+    alone = _module(base)
+    assert alone["failed"] is True and alone["msg"].startswith("dest: required with state=restored"), alone
+    restored = _module(dict(base, dest=str(tmp_path / "restored")))
+    assert restored["changed"] is True and restored["dest"] == str(tmp_path / "restored")
