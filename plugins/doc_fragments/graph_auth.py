@@ -88,6 +88,11 @@ options:
       - A token is only reused by a task that presents the same credential it was acquired with.
       - The default is C(m365.cba-<uid>) under the system temporary directory, outside any
         repository. Set V(none) to keep no token beyond the task.
+      - The directory must be owned by the user running the task and not writable by group or others,
+        and every directory above it owned by root or that user and not writable by group or others
+        unless it has the sticky bit (as C(/tmp) has). A directory given here that is not fails the task,
+        naming it; the default one that is not is left unused, with a warning (its name is known in
+        advance, so another local user may have made it), and tokens are then kept for the task only.
       - If not set, the value of the E(M365_CBA_TOKEN_CACHE_DIR) environment variable is used.
     type: str
   replication_timeout:

@@ -10,7 +10,9 @@ certificate (PEM with key, or PFX) and a pre-acquired access token. Tokens come 
 imported only when a token really has to be requested: a token still valid in the token cache
 directory is used as it is. The cache holds one small file per authority, tenant, client,
 credential and resource, written atomically with mode 0600 in a 0700 directory; a task only reuses
-a token acquired with the very credential it presents.
+a token acquired with the very credential it presents. The directory, and every directory above it,
+must pass OpenSSH's StrictModes rules (module_utils._secure_fs) before anything is read from it or
+written to it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from . import _secure_fs
 from ._clouds import endpoint_mismatch, get_cloud
 from ._graph import RetryPolicy, new_session, parse_retry_after
 
@@ -316,27 +319,58 @@ def default_cache_dir():
 
 
 class TokenCache:
-    """Access tokens on disk until shortly before they expire. ``None`` directory = memory only."""
+    """Access tokens on disk until shortly before they expire. ``None`` directory = memory only.
 
-    def __init__(self, directory):
+    Before its first use the directory is made (mode 0700 whatever the umask) or checked: it must be
+    owned by the running user and not writable by group or others, and every directory above it
+    owned by root or that user and not writable by group or others unless sticky (``_secure_fs``).
+    A directory that fails is never read or written. When it was given (``token_cache_dir``,
+    ``explicit``), the task fails naming it: whoever set it can fix it. The default one is ignored
+    with a warning instead, and tokens are kept in memory only: its name is known in advance, and
+    any local user can make it first in the shared temporary directory, which must neither hand
+    them our tokens nor let them stop our runs.
+    """
+
+    def __init__(self, directory, explicit=True, warn=None):
         self.directory = directory
+        self.explicit = explicit
+        self._warn = warn
+        self._checked = directory is None
         self._memory = {}
 
     @classmethod
-    def from_setting(cls, value):
+    def from_setting(cls, value, warn=None):
         if value is None or value == "":
-            return cls(default_cache_dir())
+            return cls(default_cache_dir(), explicit=False, warn=warn)
         if str(value).lower() == "none":
             return cls(None)
-        return cls(os.path.expanduser(str(value)))
+        return cls(os.path.expanduser(str(value)), warn=warn)
 
     def _path(self, key):
         return os.path.join(self.directory, key + ".json")
 
+    def _usable(self):
+        """The directory, made or checked once (see the class); None when tokens stay in memory."""
+        if not self._checked:
+            self._checked = True
+            try:
+                _secure_fs.make_private_dirs(self.directory, what="token cache directory")
+            except _secure_fs.UnsafePathError as exc:
+                if self.explicit:
+                    raise AuthError(str(exc), option="token_cache_dir") from None
+                if self._warn:
+                    self._warn(f"the default token cache directory is not used, and no token is cached for this task: "
+                               f"{exc}. Or set token_cache_dir (M365_CBA_TOKEN_CACHE_DIR) to a private directory.")
+                self.directory = None
+            except OSError:
+                # A cache that cannot be made only costs another token request next time.
+                self.directory = None
+        return self.directory
+
     def get(self, key, now=None):
         now = time.time() if now is None else now
         entry = self._memory.get(key)
-        if entry is None and self.directory:
+        if entry is None and self._usable():
             try:
                 with open(self._path(key), encoding="utf-8") as handle:
                     entry = json.load(handle)
@@ -350,12 +384,12 @@ class TokenCache:
     def put(self, key, token, expires_on):
         entry = {"access_token": token, "expires_on": int(expires_on)}
         self._memory[key] = entry
-        if not self.directory:
+        if not self._usable():
             return
         try:
-            self._ensure_dir()
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
             try:
+                os.fchmod(fd, 0o600)  # mkstemp's 0600 less the umask: exactly 0600
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     json.dump(entry, handle)
                 os.replace(tmp, self._path(key))
@@ -365,13 +399,6 @@ class TokenCache:
         except OSError:
             # A cache that cannot be written only costs another token request next time.
             pass
-
-    def _ensure_dir(self):
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        info = os.stat(self.directory)
-        if info.st_uid != os.getuid() or info.st_mode & 0o077:
-            # Never leave tokens where other users could read them.
-            raise OSError("token cache directory is not private")
 
 
 def _unlink_quietly(path):
@@ -384,12 +411,13 @@ def _unlink_quietly(path):
 class TokenSource:
     """Access tokens for one connection: ``token_for(resource)`` returns a bearer token string."""
 
-    def __init__(self, connection, cache=None, credential=None, policy=None, sleep=time.sleep, clock=time.monotonic, rng=None):
+    def __init__(self, connection, cache=None, credential=None, policy=None, sleep=time.sleep, clock=time.monotonic, rng=None,
+                 warn=None):
         self.connection = connection
         connection.check_cloud_endpoints()
         self.credential = credential or credential_for(connection)
         self.tenant = _tenant_segment(connection.tenant_id)
-        self.cache = cache if cache is not None else TokenCache.from_setting(connection.token_cache_dir)
+        self.cache = cache if cache is not None else TokenCache.from_setting(connection.token_cache_dir, warn=warn)
         self.policy = policy or token_policy(connection.token_retry_budget)
         self._sleep = sleep
         self._clock = clock

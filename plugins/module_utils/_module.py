@@ -143,7 +143,7 @@ class GraphModule:
     @property
     def tokens(self):
         if self._tokens is None:
-            self._tokens = TokenSource(self.connection)
+            self._tokens = TokenSource(self.connection, warn=self.ctx.warn)
         return self._tokens
 
     @property

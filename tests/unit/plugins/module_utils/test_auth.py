@@ -107,12 +107,98 @@ def test_cache_ignores_tokens_close_to_expiry(tmp_path):
     assert TokenCache(str(tmp_path)).get("k", now=1000) == "fresh"
 
 
-def test_cache_refuses_a_shared_directory(tmp_path):
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o777)
-    os.chmod(shared, 0o777)
-    TokenCache(str(shared)).put("k", "tok", expires_on=10**10)
-    assert list(shared.iterdir()) == []
+GRAPH = "https://graph.microsoft.com"
+NOBODY = 65534
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+
+
+def _plant(directory, conn):
+    """A token file in ``directory`` where the cache would look for the token of ``conn`` (as someone who
+    can write there could put one), and its key."""
+    key = CountingSource(conn, cache=TokenCache(None)).cache_key(GRAPH)
+    (directory / f"{key}.json").write_text('{"access_token": "planted", "expires_on": 9999999999}', encoding="utf-8")
+    return key
+
+
+def _unsafe(tmp_path, how):
+    """A cache directory (returned) that someone else could have filled: open to all, below a directory open to all,
+    or another user's."""
+    if how == "open":
+        directory = tmp_path / "open"
+        directory.mkdir()
+        directory.chmod(0o777)
+        return directory, directory
+    if how == "open-parent":
+        parent = tmp_path / "open-parent"
+        (parent / "cache").mkdir(parents=True, mode=0o700)
+        parent.chmod(0o777)
+        return parent / "cache", parent
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, NOBODY, NOBODY)
+    return directory, directory
+
+
+UNSAFE = ["open", "open-parent", pytest.param("theirs", marks=as_root)]
+
+
+@pytest.mark.parametrize("how", UNSAFE)
+def test_a_given_cache_directory_others_could_fill_fails_the_task_naming_it(tmp_path, how):
+    directory, at_fault = _unsafe(tmp_path, how)
+    conn = Connection(tenant_id="t", client_id="c", client_secret="s", token_cache_dir=str(directory))
+    _plant(directory, conn)
+    source = CountingSource(conn)
+    with pytest.raises(AuthError) as info:
+        source.token_for(GRAPH)
+    assert info.value.option == "token_cache_dir" and str(at_fault) in str(info.value), str(info.value)
+    assert str(info.value).startswith("token_cache_dir: ") and "refusing to use" in str(info.value)
+    assert source.acquired == []  # nothing asked, nothing read
+    assert len(list(directory.iterdir())) == 1  # and nothing written
+
+
+@pytest.mark.parametrize("how", UNSAFE)
+def test_the_default_cache_directory_others_could_fill_is_ignored_with_a_warning(tmp_path, monkeypatch, how):
+    """The default directory's name is known in advance: another local user may have made it first. It is not used,
+    and the task goes on with its tokens in memory."""
+    directory, at_fault = _unsafe(tmp_path, how)
+    monkeypatch.setattr(_auth, "default_cache_dir", lambda: str(directory))
+    conn = Connection(tenant_id="t", client_id="c", client_secret="s")
+    _plant(directory, conn)
+    warnings = []
+    source = CountingSource(conn, warn=warnings.append)
+    assert source.token_for(GRAPH) == "token-1"  # not the planted one
+    assert source.token_for(GRAPH) == "token-1" and source.acquired == [GRAPH]  # kept in memory for the task
+    (warning,) = warnings
+    assert warning.startswith("the default token cache directory is not used, and no token is cached for this task: ")
+    assert str(at_fault) in warning and "refusing to use" in warning, warning
+    assert warning.endswith(". Or set token_cache_dir (M365_CBA_TOKEN_CACHE_DIR) to a private directory."), warning
+    assert len(list(directory.iterdir())) == 1
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o277, 0o777])
+def test_the_cache_directory_is_made_0700_whatever_the_umask(tmp_path, umask):
+    cache_dir = tmp_path / "made" / "cache"
+    conn = Connection(tenant_id="t", client_id="c", client_secret="s", token_cache_dir=str(cache_dir))
+    saved = os.umask(umask)
+    try:
+        CountingSource(conn).token_for(GRAPH)
+    finally:
+        os.umask(saved)
+    assert stat.S_IMODE(os.stat(cache_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(cache_dir.parent).st_mode) == 0o755
+    (token_file,) = cache_dir.iterdir()
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert CountingSource(conn).token_for(GRAPH) == "token-1"
+
+
+def test_the_default_cache_directory_is_made_private(tmp_path, monkeypatch):
+    monkeypatch.setattr(_auth, "default_cache_dir", lambda: str(tmp_path / "m365.cba-test"))
+    warnings = []
+    conn = Connection(tenant_id="t", client_id="c", client_secret="s")
+    assert CountingSource(conn, warn=warnings.append).token_for(GRAPH) == "token-1"
+    second = CountingSource(conn, warn=warnings.append)
+    assert second.token_for(GRAPH) == "token-1" and second.acquired == [] and warnings == []
+    assert stat.S_IMODE(os.stat(tmp_path / "m365.cba-test").st_mode) == 0o700
 
 
 def test_cache_none_keeps_nothing_on_disk(tmp_path):
