@@ -9,9 +9,10 @@ Loading (PEM with key, PFX, CER/DER, base64), thumbprints in the forms Microsoft
 (SHA-1 uppercase hex for Connect-ExchangeOnline, SHA-256), and summaries without key material.
 
 Generating a self-signed certificate set on disk (PEM key, PEM certificate, PFX, CER) and keeping
-it: inspect what is there, decide with ``needs_regeneration`` whether the key and certificate
-still satisfy the request, rebuild only the container files that are stale, write atomically
-under an exclusive lock.
+it: inspect what is there (``inspect_files``: the key and certificate files, or else the PFX, and
+never a file another local user owns or may change), decide with ``needs_regeneration`` whether the
+key and certificate still satisfy the request, restore or rebuild only the files that are missing
+or stale, write atomically under an exclusive lock.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import base64
 import binascii
 import contextlib
 import datetime
+import errno
 import fcntl
 import os
 import re
+import stat
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
+
+from ._secure_fs import UnsafePathError, check_owner_and_mode, check_path, make_private_dirs
 
 PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
 
@@ -354,6 +360,11 @@ def check_pfx_password(password, option="pfx_password"):
         raise CertificateError(
             f"must be at least {PFX_PASSWORD_MIN_LENGTH} characters long, got {len(password)}; it is the only protection "
             "of the private key in the PFX file (for example: openssl rand -base64 18)", option)
+    if any(unicodedata.category(character) == "Cc" for character in password):
+        raise CertificateError(
+            "must not hold a control character (a line break, a tab or another one): openssl -passin and most password "
+            "prompts cannot pass it, so the PFX file could not be opened with it (for example: openssl rand -base64 18)",
+            option)
     return password
 
 
@@ -520,8 +531,11 @@ def keys_match(private_key, certificate) -> bool:
 
 @dataclass
 class Inspection:
-    """The certificate set as found on disk. ``states`` maps each file kind to ``ok``, ``missing``,
-    ``invalid`` (unreadable as what it should be) or, for the PFX and CER, a reason they are stale."""
+    """The certificate set as found on disk: ``private_key`` and ``certificate`` are the pair it holds
+    (from the key and certificate files, or restored from the PFX), None when no pair is left.
+    ``states`` maps each file kind to ``ok`` (holds that pair), ``missing``, ``present`` (with no pair
+    left), ``stale`` (to be written again from the pair) or, for the PFX, ``unopenable`` or
+    ``encryption``; ``modes`` the mode of each file there."""
 
     directory_exists: bool = False
     private_key: object = None
@@ -544,6 +558,52 @@ def read_if_present(path):
         raise CertificateError(f"{path} is a directory, where a file belongs", "path") from None
     except OSError as exc:
         raise CertificateError(f"cannot read {path}: {exc.strerror}", "path") from None
+
+
+FILE_DESCRIPTIONS = {"key": "the private key file", "certificate": "the certificate file", "pfx": "the PFX file",
+                     "cer": "the CER file"}
+
+
+def unsafe_path(exc):
+    """What ``_secure_fs`` refused, as an error naming the option ``path``."""
+    return CertificateError(str(exc), "path")
+
+
+def read_checked(path, what):
+    """``(bytes, mode)`` of the file at ``path``, ``(None, None)`` when there is none. The file read is
+    the file checked: refused, naming ``path``, when another user owns it or may write to it."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        raise CertificateError(f"cannot read {path}: {exc.strerror}", "path") from None
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise CertificateError(f"{path} is a directory, where a file belongs", "path")
+        check_owner_and_mode(path, info, what)
+        with os.fdopen(descriptor, "rb") as handle:
+            descriptor = None  # closed with the handle
+            return handle.read(), stat.S_IMODE(info.st_mode)
+    except UnsafePathError as exc:
+        raise unsafe_path(exc) from None
+    except OSError as exc:
+        raise CertificateError(f"cannot read {path}: {exc.strerror}", "path") from None
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+
+
+def check_directory(directory, what="the certificate directory", missing_ok=False):
+    """Refuse ``directory`` when another local user could replace it or what it holds (with
+    ``missing_ok``, a directory not made yet: the directories above it that exist)."""
+    try:
+        return check_path(directory, what, missing_ok=missing_ok)
+    except UnsafePathError as exc:
+        raise unsafe_path(exc) from None
+    except OSError as exc:
+        raise path_error("examine", directory, exc) from None
 
 
 def _load_private_key(data):
@@ -615,33 +675,108 @@ def check_not_a_file(directory):
         raise CertificateError(f"{directory} exists and is not a directory", "path")
 
 
+def _kept(path, problem, advice=""):
+    """A file that is not overwritten, for it may hold the only copy of a key that is in use."""
+    return CertificateError(f"{path} {problem}; it is kept as it is and nothing was changed.{' ' + advice if advice else ''}",
+                            "path")
+
+
+def _check_restorable(paths, key, certificate, pfx_key, pfx_certificate):
+    """Refuse to restore from the PFX over a key or certificate file that belongs to another pair:
+    only a certificate whose key is the PFX's (a new one written first, the run cut short before its
+    key) is written again."""
+    key_path, certificate_path, pfx_path = paths.path("key"), paths.path("certificate"), paths.path("pfx")
+    move_key = f"Move {key_path} away and run again to restore it from the PFX, or restore the files from a backup."
+    if key is not None and not keys_match(key, pfx_certificate):
+        if certificate is not None and der(certificate) == der(pfx_certificate):
+            raise _kept(key_path, f"does not belong to the certificate in {certificate_path}, which the PFX file {pfx_path} "
+                        "holds with its own key", move_key)
+        if certificate is not None:
+            raise _kept(key_path, f"does not belong to the certificate in {certificate_path}, and the PFX file {pfx_path} "
+                        "holds yet another key and certificate", "Restore the files from a backup.")
+        raise _kept(key_path, f"does not belong to the certificate in the PFX file {pfx_path}, and the certificate file "
+                    f"{certificate_path} is missing", move_key)
+    if key is None and certificate is not None and der(certificate) != der(pfx_certificate):
+        raise _kept(certificate_path, f"is not the one in the PFX file {pfx_path}, and the key file {key_path} is missing: "
+                    "the key of this certificate is not here", "Restore the files from a backup.")
+
+
+def _check_nothing_kept(paths, contents, opened, key, certificate):
+    """With no key and certificate left that belong together, refuse to make new ones over a file
+    that may hold the only copy of a key; a certificate alone is public, and written anew."""
+    key_path, certificate_path, pfx_path = paths.path("key"), paths.path("certificate"), paths.path("pfx")
+    if contents["pfx"] is not None:
+        problem = "does not open with pfx_password (a wrong password, or a damaged file)" if opened is False else \
+            "holds no private key with its certificate"
+        if key is None:
+            reason = f"the key file {key_path} is missing"
+        elif certificate is None:
+            reason = f"the certificate file {certificate_path} is missing"
+        else:
+            reason = f"the key in {key_path} does not belong to the certificate in {certificate_path}"
+        raise _kept(pfx_path, f"{problem}, and {reason}, so it may hold the only copy of the private key",
+                    "Give the pfx_password it was written with, or restore the files from a backup.")
+    if key is not None and certificate is not None:
+        raise _kept(key_path, f"does not belong to the certificate in {certificate_path}, and there is no PFX file {pfx_path}",
+                    "Restore the files from a backup.")
+    if key is not None:
+        raise _kept(key_path, f"holds a private key, but neither its certificate ({certificate_path}) nor the PFX file "
+                    f"({pfx_path}) is there", "Restore them from a backup; only when this key is no longer needed, move it "
+                    "away, and the next run makes a new certificate.")
+
+
 def inspect_files(paths: CertificatePaths, request: CertificateRequest) -> Inspection:
-    """Read the set at ``paths``; never writes."""
+    """Read the set at ``paths`` and find the key and certificate it holds; never writes.
+
+    The key and certificate files, when both are there and belong together, are the pair (a PFX that
+    holds another one, does not open with the password or is missing is built again from them).
+    Otherwise the PFX, when it opens and holds a key with its certificate, is the pair, and the key,
+    certificate and CER files it finds missing are restored from it. A file that cannot be read, or
+    that holds a key or certificate other than the pair's, is never overwritten: CertificateError
+    names it. With no pair and no such file left, ``private_key`` and ``certificate`` are None.
+    A file another local user owns or may write to is refused (``read_checked``).
+    """
     check_not_a_file(paths.directory)
     found = Inspection(directory_exists=os.path.isdir(paths.directory))
     if not found.directory_exists:
         found.states = dict.fromkeys(FILE_KINDS, "missing")
         return found
-    contents = {kind: read_if_present(paths.path(kind)) for kind in FILE_KINDS}
-    found.modes = {kind: file_mode(paths.path(kind)) for kind in FILE_KINDS if contents[kind] is not None}
+    contents = {}
+    for kind in FILE_KINDS:
+        contents[kind], mode = read_checked(paths.path(kind), FILE_DESCRIPTIONS[kind])
+        if mode is not None:
+            found.modes[kind] = mode
 
     # Loading an RSA key validates it, which costs tens of milliseconds: the PFX's key (validated as
     # it is loaded) serves for the key file too when the file holds exactly that key as written here.
     opened = open_pfx(contents["pfx"], request.pfx_password)
-    if contents["key"] is None:
-        found.states["key"] = "missing"
+    pfx_key, pfx_certificate = opened or (None, None)
+    pfx_pair = pfx_key is not None and pfx_certificate is not None and keys_match(pfx_key, pfx_certificate)
+    key = certificate = None
+    if contents["key"] is not None:
+        key = pfx_key if pfx_key is not None and contents["key"] == private_key_pem(pfx_key) else _load_private_key(contents["key"])
+    if contents["certificate"] is not None:
+        certificate = _load_pem_certificate(contents["certificate"])
+    for kind, loaded, what in (("key", key, "a private key"), ("certificate", certificate, "a certificate (PEM)")):
+        if contents[kind] is not None and loaded is None:
+            advice = (f"The PFX file {paths.path('pfx')} holds the certificate's key: move {paths.path(kind)} away and run "
+                      "again to restore it from the PFX." if pfx_pair else "Restore it from a backup.")
+            raise _kept(paths.path(kind), f"cannot be read as {what} (a damaged or cut-short file?)", advice)
+
+    if key is not None and certificate is not None and keys_match(key, certificate):
+        found.private_key, found.certificate = key, certificate
+    elif pfx_pair:
+        _check_restorable(paths, key, certificate, pfx_key, pfx_certificate)
+        found.private_key, found.certificate = pfx_key, pfx_certificate
     else:
-        pfx_key = opened[0] if opened else None
-        if pfx_key is not None and contents["key"] == private_key_pem(pfx_key):
-            found.private_key = pfx_key
-        else:
-            found.private_key = _load_private_key(contents["key"])
-        found.states["key"] = "ok" if found.private_key is not None else "invalid"
+        _check_nothing_kept(paths, contents, opened, key, certificate)
+        found.states = {kind: ("missing" if contents[kind] is None else "present") for kind in FILE_KINDS}
+        return found
+    found.states["key"] = "missing" if contents["key"] is None else "ok"
     if contents["certificate"] is None:
         found.states["certificate"] = "missing"
     else:
-        found.certificate = _load_pem_certificate(contents["certificate"])
-        found.states["certificate"] = "ok" if found.certificate is not None else "invalid"
+        found.states["certificate"] = "ok" if der(certificate) == der(found.certificate) else "stale"
     found.states["pfx"] = pfx_state(contents["pfx"], opened, found.private_key, found.certificate, request.pfx_encryption)
     found.states["cer"] = cer_state(contents["cer"], found.certificate)
     return found
@@ -658,10 +793,8 @@ def needs_regeneration(request: CertificateRequest, found: Inspection, now: date
     when the ones on disk satisfy ``request``. The PFX and CER are judged separately."""
     if force:
         return "forced"
-    if "missing" in (found.states.get("key"), found.states.get("certificate")):
-        return "missing"
     if found.private_key is None or found.certificate is None:
-        return "invalid"
+        return "invalid" if "invalid" in (found.states.get("key"), found.states.get("certificate")) else "missing"
     if not keys_match(found.private_key, found.certificate):
         return "mismatch"
     size = rsa_key_size(found.private_key)
@@ -699,8 +832,8 @@ def plan(request: CertificateRequest, found: Inspection, now: datetime.datetime,
     reason = needs_regeneration(request, found, now, force)
     if reason:
         write = FILE_KINDS
-    else:
-        write = tuple(kind for kind in ("pfx", "cer") if found.states.get(kind) != "ok")
+    else:  # restored from the pair, or built again from it
+        write = tuple(kind for kind in FILE_KINDS if found.states.get(kind) != "ok")
     chmod = tuple(
         kind for kind, mode in found.modes.items()
         if kind not in write and mode is not None and mode != FILE_MODES[kind]
@@ -714,24 +847,19 @@ def path_error(action, path, exc):
     return CertificateError(f"cannot {action} {path}: {exc.strerror or exc}", "path")
 
 
-def ensure_directory(directory):
-    """Create ``directory`` (mode 0700) when missing; a file in its place is an error naming ``path``."""
-    if os.path.isdir(directory):
-        return False
+def ensure_directory(directory, what="the certificate directory"):
+    """Create ``directory`` (mode 0700; missing directories above it 0755; whatever the umask) when
+    missing. Refused, naming ``path``, when a file stands in its place or when another local user
+    could replace it or what it holds (``_secure_fs``), also when it exists already."""
     check_not_a_file(directory)
     try:
-        os.makedirs(directory, mode=DIRECTORY_MODE)
-    except FileExistsError:  # created meanwhile by a concurrent run
-        if not os.path.isdir(directory):
-            raise CertificateError(f"{directory} exists and is not a directory", "path") from None
-        return False
+        return make_private_dirs(directory, what, mode=DIRECTORY_MODE)
+    except UnsafePathError as exc:
+        raise unsafe_path(exc) from None
+    except NotADirectoryError as exc:
+        raise CertificateError(f"{exc.filename or directory} exists and is not a directory", "path") from None
     except OSError as exc:
-        raise path_error("create the directory", directory, exc) from None
-    try:
-        os.chmod(directory, DIRECTORY_MODE)  # makedirs' mode is filtered by the umask
-    except OSError as exc:
-        raise path_error("set the mode of", directory, exc) from None
-    return True
+        raise path_error("create the directory", exc.filename or directory, exc) from None
 
 
 def write_file_atomic(path, data: bytes, mode: int):
@@ -769,11 +897,16 @@ def fsync_directory(directory):
         os.close(descriptor)
 
 
+class LockFileError(CertificateError):
+    """The lock file cannot be created or opened for writing: the directory is not writable to us."""
+
+
 @contextlib.contextmanager
 def directory_lock(lock_path, exclusive=True):
     """Hold ``flock`` on ``lock_path`` for a read-compare-write. A shared lock is only taken on an
-    existing lock file (it must not write); the exclusive one creates it. A lock file removed by the
-    holder (``state=absent``) is detected by its inode and the lock taken again on the new file."""
+    existing lock file (it must not write); the exclusive one creates it, and raises LockFileError
+    when the directory or file may not be written to. A lock file removed by the holder
+    (``state=absent``) is detected by its inode and the lock taken again on the new file."""
     while True:
         try:
             if exclusive:
@@ -786,7 +919,10 @@ def directory_lock(lock_path, exclusive=True):
             yield
             return
         except OSError as exc:
-            raise path_error("create the lock file", lock_path, exc) from None
+            error = path_error("create the lock file", lock_path, exc)
+            if exclusive and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise LockFileError(error.args[0], error.option) from None
+            raise error from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
@@ -806,6 +942,12 @@ def directory_lock(lock_path, exclusive=True):
         os.close(descriptor)
 
 
+# The certificate first and the PFX last: a new set cut short leaves either the key and PFX of the
+# certificate the application may hold, from which the next run restores the set, or the new key and
+# certificate, from which it builds the PFX (``inspect_files``); never a key alone.
+WRITE_ORDER = ("certificate", "cer", "key", "pfx")
+
+
 def write_set(paths: CertificatePaths, kinds, private_key, certificate, request: CertificateRequest):
     """Write the files named in ``kinds`` from ``private_key`` + ``certificate``."""
     producers = {
@@ -816,7 +958,7 @@ def write_set(paths: CertificatePaths, kinds, private_key, certificate, request:
         ),
         "cer": lambda: der(certificate),
     }
-    for kind in FILE_KINDS:  # key first: a run cut short leaves a mismatch the next run repairs
+    for kind in WRITE_ORDER:
         if kind in kinds:
             write_file_atomic(paths.path(kind), producers[kind](), FILE_MODES[kind])
 
@@ -870,19 +1012,33 @@ def predicted(request: CertificateRequest, now: datetime.datetime) -> dict:
 
 
 def ensure_present(paths: CertificatePaths, request: CertificateRequest, force=False, check_mode=False, now=None) -> Outcome:
-    """Make the set at ``paths`` satisfy ``request``; in check mode decide the same way, write nothing."""
+    """Make the set at ``paths`` satisfy ``request``; in check mode decide the same way, write nothing.
+    A run with nothing to change writes nothing either (not even the lock file, when the directory
+    may not be written to)."""
     request = validate_request(request)
     require_pfx_password(request.pfx_password)
     now = now or utc_now()
     check_not_a_file(paths.directory)
-    if check_mode:
-        with directory_lock(paths.lock, exclusive=False):  # no lock file, no lock: check mode writes nothing
-            found = inspect_files(paths, request)
-        return _reconcile(paths, request, found, now, force, write=False)
-    ensure_directory(paths.directory)
-    with directory_lock(paths.lock):
+    if not check_mode:
+        ensure_directory(paths.directory)
+        try:
+            with directory_lock(paths.lock):
+                found = inspect_files(paths, request)
+                return _reconcile(paths, request, found, now, force, write=True)
+        except LockFileError:
+            # A directory we may not write to (read-only): a run with nothing to change needs no lock file.
+            outcome = _predict(paths, request, now, force)
+            if outcome.changed:
+                raise
+            return outcome
+    check_directory(paths.directory, missing_ok=True)
+    return _predict(paths, request, now, force)
+
+
+def _predict(paths, request, now, force):
+    with directory_lock(paths.lock, exclusive=False):  # no lock file, no lock: this writes nothing
         found = inspect_files(paths, request)
-        return _reconcile(paths, request, found, now, force, write=True)
+    return _reconcile(paths, request, found, now, force, write=False)
 
 
 def _reconcile(paths, request, found, now, force, write):
@@ -921,6 +1077,7 @@ def ensure_absent(paths: CertificatePaths, check_mode=False) -> Outcome:
     check_not_a_file(paths.directory)
     if not os.path.isdir(paths.directory):
         return Outcome(changed=False, before={"state": "absent"}, after={"state": "absent"})
+    check_directory(paths.directory)
     # check mode must not create the lock file, so it takes a shared lock only on an existing one
     with directory_lock(paths.lock, exclusive=not check_mode):
         present = [kind for kind in FILE_KINDS if os.path.lexists(paths.path(kind))]

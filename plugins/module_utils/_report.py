@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from ._certs import check_not_a_file, ensure_directory, file_mode, path_error, read_if_present, write_file_atomic
+from ._certs import check_directory, check_not_a_file, ensure_directory, path_error, read_checked, write_file_atomic
 
 REPORT_MODE = 0o600
 
@@ -29,28 +29,35 @@ class Outcome:
     after: str
 
 
+REPORT_DIRECTORY = "the report directory"
+
+
 def _read(path):
-    """``(text, mode)`` of the report, ``("", None)`` when there is none."""
-    data = read_if_present(path)
+    """``(text, mode)`` of the report, ``("", None)`` when there is none; refused when another local
+    user owns it or may write to it."""
+    data, mode = read_checked(path, "the report file")
     if data is None:
         return "", None
-    return data.decode("utf-8", errors="replace"), file_mode(path)
+    return data.decode("utf-8", errors="replace"), mode
 
 
 def ensure_present(path, content, check_mode=False) -> Outcome:
     """Write ``content`` as the report at ``path`` (mode 0600) unless it is there already; a missing
-    directory is created (mode 0700), as the certificate's is."""
+    directory is created (mode 0700, missing ones above it 0755), as the certificate's is. A
+    directory another local user could replace is refused, as the certificate's is."""
     directory = os.path.dirname(path) or "."
     text = render(content)
     if os.path.isdir(directory):
+        check_directory(directory, REPORT_DIRECTORY)
         before, mode = _read(path)
     else:
         check_not_a_file(directory)
+        check_directory(directory, REPORT_DIRECTORY, missing_ok=True)
         before, mode = "", None
     if before == text and mode == REPORT_MODE:
         return Outcome(False, before, text)
     if not check_mode:
-        ensure_directory(directory)
+        ensure_directory(directory, REPORT_DIRECTORY)
         if before == text:
             try:
                 os.chmod(path, REPORT_MODE)

@@ -17,12 +17,23 @@ description:
     C(<name>.pfx) (password protected PKCS#12 with key and certificate, mode C(0600)) and
     C(<name>.cer) (DER certificate, mode C(0644)).
   - Keeps what is on disk when it satisfies the request. The key and certificate are generated
-    anew when O(force=true), when either is missing or unreadable, when they do not belong
-    together, when the key size, subject or DNS names differ from the request, or when the
-    certificate expires within O(renew_before_days). RV(regenerated) says which.
-  - When only the PFX or the CER file is missing or stale (for example after a change of
-    O(pfx_password) or O(pfx_encryption)), only that file is rebuilt from the existing key and
-    certificate; the thumbprint stays the same.
+    anew when O(force=true), when no copy of a key with its certificate is left (neither the key and
+    certificate files nor the PFX), when the key size, subject or DNS names differ from the request,
+    or when the certificate expires within O(renew_before_days). RV(regenerated) says which.
+  - Any one surviving form of the key restores the others, with the same thumbprint. The key,
+    certificate and CER files that are missing are written again from the PFX, and the PFX from the
+    key and certificate files. When only the PFX or the CER file is missing or stale (for example
+    after a change of O(pfx_password) or O(pfx_encryption)), only that file is rebuilt.
+  - A file that may hold the only copy of a key in use is never overwritten or removed by
+    O(state=present). A key or certificate file that cannot be read (damaged or cut short), a PFX
+    that does not open with O(pfx_password) when the key and certificate files cannot stand in for
+    it, or a key or certificate that belongs to another key than the one kept fails the task,
+    naming the file.
+  - Refuses, naming the path, a directory O(path) or a key, certificate, PFX or CER file that is not
+    owned by the user running the module or that group or others may write to, and a directory above
+    O(path) (up to V(/)) that is not owned by root or that user, or that group or others may write to
+    without the sticky bit (as C(/tmp) has), as OpenSSH's C(StrictModes) does. Another local user
+    could otherwise put their own key and certificate in its place.
   - Every file is written to a temporary file in the same directory, flushed to disk and renamed
     into place, and runs against the same O(path) and O(name) are serialised with a lock file
     C(.<name>.lock), so concurrent runs leave a key, certificate, PFX and CER that belong together.
@@ -55,8 +66,8 @@ options:
     default: present
   path:
     description:
-      - Directory that holds the files. It is created with mode C(0700) when missing; an existing directory keeps its
-        mode.
+      - Directory that holds the files. It is created with mode C(0700) when missing, and the directories above it that
+        are missing with mode C(0755), whatever the umask; an existing directory keeps its mode.
     type: path
     required: true
   name:
@@ -103,11 +114,12 @@ options:
   pfx_password:
     description:
       - Password that protects the PFX file. Required with O(state=present).
-      - At least 16 characters; use a random one (for example C(openssl rand -base64 18)) and keep it in a vault.
+      - At least 16 characters, without a control character (a line break or a tab, which C(openssl -passin) and most
+        password prompts cannot pass); use a random one (for example C(openssl rand -base64 18)) and keep it in a vault.
         Ansible masks this value wherever it occurs in a result, so the module fails rather than return an identifier
         (a thumbprint or serial number) that contains it.
       - When it no longer opens the existing PFX file, the PFX file is rebuilt with it from the existing key and
-        certificate.
+        certificate files; without them, the task fails and the PFX file is kept.
     type: str
   pfx_encryption:
     description:
@@ -140,6 +152,7 @@ notes:
   - Upload RV(certificate_base64) (or the C(<name>.cer) file) to the application's key credentials; the private key
     never leaves the control node.
   - The private key file is not encrypted; it is protected by its mode C(0600) and the directory's mode.
+  - A run that changes nothing writes nothing, not even its lock file, so it also works on a read-only directory.
 seealso:
   - name: App-only authentication for unattended scripts in Exchange Online PowerShell
     description: Microsoft's description of certificate-based authentication for Exchange Online PowerShell.
@@ -266,14 +279,16 @@ regenerated:
   description:
     - Why a new key and certificate were (or, in check mode, would be) generated; V(null) when the existing ones
       were kept.
-    - V(forced) (O(force=true)), V(missing) (key or certificate file missing), V(invalid) (unreadable),
-      V(mismatch) (key and certificate do not belong together), V(key_type) (not RSA), V(key_size),
-      V(subject), V(dns_names) (differ from the request), V(expired), V(expiring) (within O(renew_before_days)).
+    - V(forced) (O(force=true)), V(missing) (no key with its certificate left, neither in the key and certificate files
+      nor in the PFX), V(key_type) (not RSA), V(key_size), V(subject), V(dns_names) (differ from the request), V(expired),
+      V(expiring) (within O(renew_before_days)).
   returned: always
   type: str
   sample: missing
 files_written:
-  description: Which files were (or would be) written, among V(key), V(certificate), V(pfx) and V(cer).
+  description:
+    - Which files were (or would be) written, among V(key), V(certificate), V(pfx) and V(cer).
+    - With RV(regenerated) V(null), the files restored from the others, or rebuilt.
   returned: always
   type: list
   elements: str

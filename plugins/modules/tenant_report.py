@@ -34,8 +34,11 @@ attributes:
 options:
   path:
     description:
-      - The report file. A missing directory is created with mode C(0700), as M(m365.cba.certificate) creates
-        its own.
+      - The report file. A missing directory is created with mode C(0700) (the missing ones above it C(0755)), as
+        M(m365.cba.certificate) creates its own.
+      - Refused, as M(m365.cba.certificate) refuses its directory and files, when the file or its directory is not
+        owned by the user running the module or group or others may write to it, or when a directory above it is not
+        owned by root or that user, or group or others may write to it without the sticky bit.
     type: path
     required: true
   content:

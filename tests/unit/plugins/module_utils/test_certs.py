@@ -390,28 +390,164 @@ def test_pfx_of_another_certificate_is_rebuilt(paths, tmp_path, request_):
     assert present(paths, request_).files_written == ("pfx",)
 
 
-@pytest.mark.parametrize("kind", ["key", "certificate"])
-def test_missing_key_or_certificate_regenerates_everything(paths, request_, kind):
+def snapshot(directory):
+    """{path: (bytes or None for a directory, mode, owner)} of everything below ``directory``."""
+    found = {}
+    for folder, folders, files in os.walk(directory):
+        for name in folders + files:
+            path = os.path.join(folder, name)
+            info = os.stat(path)
+            found[os.path.relpath(path, directory)] = (
+                None if name in folders else open(path, "rb").read(), stat.S_IMODE(info.st_mode), info.st_uid)
+    return found
+
+
+@pytest.mark.parametrize("removed", [("key",), ("certificate",), ("certificate", "cer"), ("key", "certificate", "cer")])
+def test_the_pfx_alone_restores_the_key_and_certificate_files(paths, request_, removed):
     first = present(paths, request_)
-    os.unlink(paths.path(kind))
+    original = snapshot(paths.directory)
+    for kind in removed:
+        os.unlink(paths.path(kind))
+    damaged = snapshot(paths.directory)
+    check = present(paths, request_, check_mode=True)
+    assert (check.changed, check.regenerated, check.files_written) == (True, None, removed)
+    assert check.after["thumbprint"] == first.after["thumbprint"]
+    assert check.before["files"] == {kind: ("missing" if kind in removed else "ok") for kind in _certs.FILE_KINDS}
+    assert snapshot(paths.directory) == damaged
+    outcome = present(paths, request_)
+    assert (outcome.changed, outcome.regenerated, outcome.files_written) == (True, None, removed)
+    assert outcome.after == check.after
+    assert snapshot(paths.directory) == original, "the restored files differ from the ones written first"
+    assert not present(paths, request_).changed
+
+
+def test_the_key_and_certificate_restore_the_pfx(paths, request_):
+    present(paths, request_)
+    original = open(paths.path("key"), "rb").read()
+    os.unlink(paths.path("pfx"))
+    outcome = present(paths, request_)
+    assert (outcome.regenerated, outcome.files_written) == (None, ("pfx",))
+    assert mode_of(paths.path("pfx")) == 0o600
+    assert _certs.load_credential_file(paths.path("pfx"), PASSWORD).private_key_pem() == original
+
+
+@pytest.mark.parametrize("removed", [("key", "certificate", "pfx"), ("key", "certificate", "pfx", "cer"),
+                                     ("key", "pfx", "cer"), ("key", "pfx")])
+def test_with_no_key_left_a_new_certificate_is_made(paths, request_, removed):
+    first = present(paths, request_)
+    for kind in removed:
+        os.unlink(paths.path(kind))
+    assert present(paths, request_, check_mode=True).regenerated == "missing"
     outcome = present(paths, request_)
     assert outcome.regenerated == "missing" and outcome.files_written == _certs.FILE_KINDS
     assert outcome.after["thumbprint"] != first.after["thumbprint"]
 
 
-def test_key_of_another_set_is_a_mismatch(paths, tmp_path, request_):
+def _refused(paths, request_, *words):
+    """The run fails in check mode and for real, naming every word, and changes no file."""
+    before = snapshot(paths.directory)
+    for check_mode in (True, False):
+        with pytest.raises(CertificateError) as err:
+            present(paths, request_, check_mode=check_mode)
+        assert err.value.option == "path"
+        assert all(word in str(err.value) for word in words), str(err.value)
+        assert snapshot(paths.directory) == before
+    return str(err.value)
+
+
+@pytest.mark.parametrize("also_removed", [(), ("pfx",), ("certificate",)])
+def test_a_key_file_that_cannot_be_read_is_kept_and_fails(paths, request_, also_removed):
+    present(paths, request_)
+    data = open(paths.path("key"), "rb").read()
+    with open(paths.path("key"), "wb") as handle:
+        handle.write(data[:len(data) // 2])
+    for kind in also_removed:
+        os.unlink(paths.path(kind))
+    message = _refused(paths, request_, paths.path("key"), "cannot be read as a private key", "kept as it is")
+    assert ("restore it from the PFX" in message) == ("pfx" not in also_removed), message
+
+
+def test_a_certificate_file_that_cannot_be_read_is_kept_and_fails(paths, request_):
+    present(paths, request_)
+    with open(paths.path("certificate"), "wb") as handle:
+        handle.write(b"not a certificate")
+    _refused(paths, request_, paths.path("certificate"), "cannot be read as a certificate", "kept as it is")
+
+
+@pytest.mark.parametrize("damage", ["wrong password", "cut short", "garbage"])
+def test_a_pfx_that_does_not_open_is_kept_when_it_is_needed(paths, request_, damage):
+    present(paths, request_)
+    os.unlink(paths.path("key"))
+    if damage == "wrong password":
+        request_ = dataclasses.replace(request_, pfx_password="another password, long enough")
+    else:
+        data = open(paths.path("pfx"), "rb").read()
+        with open(paths.path("pfx"), "wb") as handle:
+            handle.write(data[:len(data) // 2] if damage == "cut short" else b"garbage" * 100)
+    _refused(paths, request_, paths.path("pfx"), "does not open with pfx_password", "kept as it is",
+             f"the key file {paths.path('key')} is missing")
+
+
+def test_a_pfx_without_a_key_is_kept_when_it_is_needed(paths, request_, key_2048):
+    present(paths, request_)
+    certificate = _certs.load_certificate_file(paths.path("certificate"))
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption  # pylint: disable=import-outside-toplevel
+
+    with open(paths.path("pfx"), "wb") as handle:
+        handle.write(pkcs12.serialize_key_and_certificates(None, None, certificate, None,
+                                                           BestAvailableEncryption(PASSWORD.encode())))
+    os.unlink(paths.path("key"))
+    _refused(paths, request_, paths.path("pfx"), "holds no private key with its certificate")
+
+
+def test_a_key_of_another_set_is_kept_and_fails(paths, tmp_path, request_):
     present(paths, request_)
     other = _certs.certificate_paths(str(tmp_path / "other"), "tenant")
     present(other, request_)
     shutil.copy(other.path("key"), paths.path("key"))
-    assert present(paths, request_).regenerated == "mismatch"
+    _refused(paths, request_, paths.path("key"), "does not belong to the certificate", "kept as it is")
+    os.unlink(paths.path("pfx"))
+    _refused(paths, request_, paths.path("key"), "does not belong to the certificate", "kept as it is")
 
 
-def test_garbage_certificate_is_invalid(paths, request_):
+def test_a_key_alone_is_kept_and_fails(paths, request_):
     present(paths, request_)
-    with open(paths.path("certificate"), "wb") as handle:
-        handle.write(b"not a certificate")
-    assert present(paths, request_).regenerated == "invalid"
+    for kind in ("certificate", "pfx", "cer"):
+        os.unlink(paths.path(kind))
+    _refused(paths, request_, paths.path("key"), "neither its certificate", "kept as it is")
+
+
+def test_a_certificate_other_than_the_pfx_s_without_its_key_fails(paths, tmp_path, request_):
+    present(paths, request_)
+    other = _certs.certificate_paths(str(tmp_path / "other"), "tenant")
+    present(other, request_)
+    shutil.copy(other.path("certificate"), paths.path("certificate"))
+    os.unlink(paths.path("key"))
+    _refused(paths, request_, paths.path("certificate"), "is not the one in the PFX")
+
+
+def test_a_regeneration_cut_short_after_the_certificate_keeps_the_registered_one(paths, tmp_path, request_):
+    """A new certificate is written first and the PFX last: cut short after the certificate (and CER),
+    the key and PFX still hold the certificate the application knows, and the next run restores it."""
+    first = present(paths, request_)
+    original = snapshot(paths.directory)
+    other = _certs.certificate_paths(str(tmp_path / "other"), "tenant")
+    present(other, request_)
+    for kind in ("certificate", "cer"):
+        shutil.copy(other.path(kind), paths.path(kind))
+    outcome = present(paths, request_)
+    assert (outcome.regenerated, outcome.files_written) == (None, ("certificate", "cer"))
+    assert outcome.after["thumbprint"] == first.after["thumbprint"]
+    assert snapshot(paths.directory) == original
+
+
+def test_a_regeneration_writes_the_certificate_first_and_the_pfx_last(paths, request_, monkeypatch):
+    present(paths, request_)
+    written = []
+    real = _certs.write_file_atomic
+    monkeypatch.setattr(_certs, "write_file_atomic", lambda path, *args: written.append(path) or real(path, *args))
+    present(paths, request_, force=True)
+    assert written == [paths.path(kind) for kind in ("certificate", "cer", "key", "pfx")]
 
 
 def test_expiring_certificate_is_renewed_and_force_regenerates(paths, request_):
@@ -554,3 +690,177 @@ def test_a_run_waits_for_the_lock_and_survives_its_removal(tmp_path, remove_lock
         if worker.is_alive():
             worker.kill()
     _assert_consistent(paths)
+
+
+# Other local users ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def nobody():
+    if os.geteuid() != 0:
+        pytest.skip("giving files to another user needs root")
+    import pwd  # pylint: disable=import-outside-toplevel
+
+    return pwd.getpwnam("nobody")
+
+
+@pytest.fixture
+def reachable(tmp_path):
+    """A directory another user can reach: pytest's temporary directories are private to root."""
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    root = tempfile.mkdtemp(prefix="m365-cba-unit-")
+    os.chmod(root, 0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_directories_made_under_umask_000_are_closed_to_others(tmp_path, request_):
+    previous = os.umask(0)
+    try:
+        paths = _certs.certificate_paths(str(tmp_path / "a" / "b" / "certs"), "tenant")
+        present(paths, request_)
+    finally:
+        os.umask(previous)
+    assert [mode_of(tmp_path / p) for p in ("a", "a/b", "a/b/certs")] == [0o755, 0o755, 0o700]
+    assert {kind: mode_of(paths.path(kind)) for kind in _certs.FILE_KINDS} == {
+        "key": 0o600, "certificate": 0o644, "pfx": 0o600, "cer": 0o644,
+    }
+
+
+@pytest.mark.parametrize("kind, what", [("key", "the private key file"), ("pfx", "the PFX file"),
+                                        ("certificate", "the certificate file"), ("cer", "the CER file")])
+def test_a_file_of_another_user_is_refused(paths, request_, nobody, kind, what):
+    present(paths, request_)
+    os.chown(paths.path(kind), nobody.pw_uid, nobody.pw_gid)
+    message = _refused(paths, request_, f"{what} {paths.path(kind)} is owned by nobody")
+    assert message.startswith("path: ")
+
+
+@pytest.mark.parametrize("kind", ["key", "pfx", "certificate", "cer"])
+def test_a_file_others_can_write_to_is_refused(paths, request_, kind):
+    present(paths, request_)
+    os.chmod(paths.path(kind), 0o666)
+    _refused(paths, request_, paths.path(kind), "is writable by group and others (mode 0666)")
+
+
+def test_a_directory_of_another_user_is_refused(paths, request_, nobody):
+    present(paths, request_)
+    os.chown(paths.directory, nobody.pw_uid, nobody.pw_gid)
+    _refused(paths, request_, f"the certificate directory {paths.directory} is owned by nobody")
+
+
+def test_a_directory_others_can_write_to_is_refused(paths, request_):
+    present(paths, request_)
+    os.chmod(paths.directory, 0o777)
+    _refused(paths, request_, f"the certificate directory {paths.directory} is writable by group and others")
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_parent_others_can_write_to_without_sticky_bit_is_refused(tmp_path, request_, exists):
+    parent = tmp_path / "open"
+    paths = _certs.certificate_paths(str(parent / "certs"), "tenant")
+    if exists:
+        present(paths, request_)
+    else:
+        parent.mkdir()
+    os.chmod(parent, 0o777)
+    before = snapshot(str(parent))
+    for check_mode in (True, False):
+        with pytest.raises(CertificateError) as err:
+            present(paths, request_, check_mode=check_mode)
+        assert str(err.value).startswith(f"path: {parent}, a directory above {paths.directory}, is writable by group and others")
+        assert snapshot(str(parent)) == before
+    os.chmod(parent, 0o1777)  # with the sticky bit, as /tmp
+    assert present(paths, request_).changed is not exists
+
+
+def test_another_user_s_substitute_is_refused(reachable, request_, nobody):
+    """The directory above the tenant's was left open to everybody: another user renames the
+    tenant's directory away and puts their own key and certificate in its place."""
+    parent = os.path.join(reachable, "open")
+    paths = _certs.certificate_paths(os.path.join(parent, "tenant"), "tenant")
+    present(paths, request_)
+    os.chmod(parent, 0o777)
+    theirs = present(_certs.certificate_paths(os.path.join(reachable, "theirs"), "tenant"), request_).certificate
+    their_files = {"tenant.crt": _certs.certificate_pem(theirs), "tenant.key": b"their key"}
+
+    def substitute():
+        os.rename(paths.directory, paths.directory + ".moved")
+        os.mkdir(paths.directory, 0o700)
+        for name, data in their_files.items():
+            with open(os.path.join(paths.directory, name), "wb") as handle:
+                handle.write(data)
+
+    assert _as_user(nobody, substitute) is None
+    assert os.stat(paths.path("key")).st_uid == nobody.pw_uid
+    for check_mode in (True, False):
+        with pytest.raises(CertificateError) as err:
+            present(paths, request_, check_mode=check_mode)
+        assert str(err.value).startswith(f"path: {parent}, a directory above {paths.directory}, is writable")
+    os.chmod(parent, 0o755)  # closed again: what they left is still not ours
+    with pytest.raises(CertificateError) as err:
+        present(paths, request_)
+    assert str(err.value).startswith(f"path: the certificate directory {paths.directory} is owned by nobody")
+    assert sorted(os.listdir(paths.directory)) == ["tenant.crt", "tenant.key"]
+
+
+def _as_user(user, function, *args):
+    """Run ``function(*args)`` in a child process as ``user``; its exception, or None."""
+    context = multiprocessing.get_context("fork")
+    queue = context.SimpleQueue()
+
+    def child():
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+        try:
+            function(*args)
+        except Exception as exc:  # pylint: disable=broad-except
+            queue.put(f"{type(exc).__name__}: {exc}")
+        else:
+            queue.put(None)
+
+    worker = context.Process(target=child, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    return queue.get()
+
+
+def _read_only_set(reachable, request_, user):
+    paths = _certs.certificate_paths(os.path.join(reachable, "certs"), "tenant")
+    present(paths, request_)
+    os.unlink(paths.lock)  # as a set restored from a backup has none
+    for path in [paths.directory] + [paths.path(kind) for kind in _certs.FILE_KINDS]:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    os.chmod(paths.directory, 0o500)
+    return paths
+
+
+def test_a_run_that_changes_nothing_needs_no_write_access(reachable, request_, nobody):
+    paths = _read_only_set(reachable, request_, nobody)
+    before = snapshot(paths.directory)
+
+    def unchanged(check_mode):
+        outcome = present(paths, request_, check_mode=check_mode)
+        assert not outcome.changed, outcome
+
+    assert _as_user(nobody, unchanged, False) is None
+    assert _as_user(nobody, unchanged, True) is None
+    assert snapshot(paths.directory) == before and not os.path.exists(paths.lock)
+
+
+def test_a_run_with_something_to_write_in_a_read_only_directory_fails_naming_it(reachable, request_, nobody):
+    paths = _read_only_set(reachable, request_, nobody)
+    os.chmod(paths.path("cer"), 0o600)  # a mode to set back is a change
+    error = _as_user(nobody, present, paths, request_)
+    assert error.endswith(f": path: cannot create the lock file {paths.lock}: Permission denied"), error
+
+
+@pytest.mark.parametrize("character", ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85"])
+def test_a_pfx_password_with_a_control_character_is_refused(character):
+    password = "sixteen characters" + character + "and more"
+    with pytest.raises(CertificateError) as err:
+        _certs.validate_request(CertificateRequest(pfx_password=password))
+    assert str(err.value).startswith("pfx_password: must not hold a control character")
+    assert password not in str(err.value)

@@ -72,3 +72,52 @@ def test_errors_name_the_path_option(tmp_path, make, message, check_mode):
     with pytest.raises(CertificateError) as error:
         _report.ensure_present(make(tmp_path), REPORT, check_mode=check_mode)
     assert error.value.option == "path" and message in str(error.value)
+
+
+def test_directories_made_under_umask_000_are_closed_to_others(tmp_path):
+    previous = os.umask(0)
+    try:
+        _report.ensure_present(str(tmp_path / "reports" / "contoso" / "r.json"), REPORT)
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(os.stat(tmp_path / p).st_mode) for p in ("reports", "reports/contoso", "reports/contoso/r.json")] == [
+        0o755, 0o700, 0o600]
+
+
+@pytest.fixture
+def nobody():
+    if os.geteuid() != 0:
+        pytest.skip("giving files to another user needs root")
+    import pwd  # pylint: disable=import-outside-toplevel
+
+    return pwd.getpwnam("nobody")
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+@pytest.mark.parametrize("what", ["the report directory", "the report file"])
+def test_a_report_or_directory_of_another_user_is_refused(tmp_path, nobody, check_mode, what):
+    path = tmp_path / "reports" / "r.json"
+    _report.ensure_present(str(path), REPORT)
+    target = path if what == "the report file" else path.parent
+    os.chown(target, nobody.pw_uid, nobody.pw_gid)
+    before = path.read_bytes()
+    with pytest.raises(CertificateError) as error:
+        _report.ensure_present(str(path), dict(REPORT, verified=False), check_mode=check_mode)
+    assert str(error.value).startswith(f"path: {what} {target} is owned by nobody"), str(error.value)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_directory_above_that_others_can_write_to_is_refused(tmp_path, exists):
+    path = tmp_path / "open" / "reports" / "r.json"
+    if exists:
+        _report.ensure_present(str(path), REPORT)
+    else:
+        (tmp_path / "open").mkdir()
+    os.chmod(tmp_path / "open", 0o777)
+    for check_mode in (True, False):
+        with pytest.raises(CertificateError) as error:
+            _report.ensure_present(str(path), dict(REPORT, verified=False), check_mode=check_mode)
+        assert str(error.value).startswith(f"path: {tmp_path / 'open'}, a directory above {path.parent}, is writable by"), \
+            str(error.value)
+    assert path.exists() is exists
