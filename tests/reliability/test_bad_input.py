@@ -263,6 +263,8 @@ def build_cases(emu, files, unwritable):
         ("pfx_password_missing", "certificate", {"path": certs, "name": "case"}, ["pfx_password"]),
         ("pfx_password_short", "certificate", dict(cert_ok, pfx_password="F3"), ["pfx_password", "16 characters"]),
         ("pfx_password_fifteen", "certificate", dict(cert_ok, pfx_password="fifteen-chars!!"), ["pfx_password", "16"]),
+        ("pfx_password_line_break", "certificate", dict(cert_ok, pfx_password="Pfx-Passw0rd!-long\nenough"),
+         ["pfx_password", "control character"]),
         ("valid_days_not_above_renew_before_days", "certificate", dict(cert_ok, valid_days=1),
          ["renew_before_days", "valid_days"]),
         ("common_name_dn_syntax", "certificate", dict(cert_ok, common_name="CN=a,b"), ["common_name", "distinguished name"]),
