@@ -32,6 +32,16 @@ description:
   - "Every row is checked before any host is made: a missing name or tenant, a name or tenant listed twice, an unknown
     cloud or workload, or a column that is not a valid variable name fails the inventory with the file and line of
     each bad row."
+  - "Names and tenants are compared without letter case, as Microsoft Entra ID compares them: a tenant ID written once
+    in upper and once in lower case, or a domain written in another case, is a tenant listed twice. A tenant ID and a
+    domain of that tenant (or two of its domains) cannot be told apart without asking Microsoft Graph, which this
+    plugin does not do: the C(m365.cba.setup) role refuses such hosts when it runs, after it read each tenant's ID and
+    before it writes anything."
+  - "A list that fails fails only its inventory source: C(ansible-inventory) and C(ansible-playbook) print the error as a
+    warning and go on without its tenants (AWX's inventory update sets C(ANSIBLE_INVENTORY_UNPARSED_FAILED) and
+    fails). The collection's playbooks (C(m365.cba.setup), C(m365.cba.report), C(m365.cba.bootstrap)) read every
+    tenant list of the run's inventory first, with this plugin's code (the C(m365.cba.tenant_list_problems) filter),
+    and stop before their first play, naming every problem."
   - "The inventory source is a YAML file whose name ends in C(tenants.yml) or C(tenants.yaml), with
     C(plugin: m365.cba.tenants); C(ansible-inventory) and AWX read it through the C(auto) inventory plugin (enabled by
     default)."
@@ -130,9 +140,12 @@ import re
 
 import yaml
 
-from ansible.errors import AnsibleParserError
+from ansible import constants as C
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
+from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible.plugins.loader import inventory_loader
 
 CLOUDS = ("global", "usgov_high", "usgov_dod", "china")
 WORKLOADS = ("exchange_online", "security_compliance")
@@ -152,7 +165,13 @@ class TenantListError(Exception):
     def __init__(self, path, problems):
         self.path = path
         self.problems = problems
-        super().__init__("\n".join(f"{path}: {problem}" for problem in problems))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self):
+        return [f"{self.path}: {problem}" for problem in self.problems]
+
+    def summary(self):
+        return f"The tenant list has {len(self.problems)} problem(s):\n{self}"
 
 
 class _LineLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
@@ -319,6 +338,52 @@ def parse_tenants(path, rows, default_cloud="global", default_workloads=("exchan
     return tenants
 
 
+def inventory_files(source):
+    """The files Ansible reads for one inventory source: the file, or every file below the directory that its
+    inventory manager does not skip (hidden names, host_vars, group_vars, vars_plugins, the configured ignores)."""
+    if os.path.isfile(source):
+        yield source
+        return
+    if not os.path.isdir(source):
+        return  # a host list such as "a,b," or a path that does not exist: no file of this plugin
+    ignored = re.compile("|".join([r"^\.", r"^host_vars$", r"^group_vars$", r"^vars_plugins$"]
+                                  + [str(pattern) for pattern in C.INVENTORY_IGNORE_PATTERNS or []]
+                                  + [re.escape(str(ext)) + "$" for ext in C.INVENTORY_IGNORE_EXTS or []]))
+    for name in sorted(os.listdir(source)):
+        if not ignored.search(name):
+            yield from inventory_files(os.path.join(source, name))
+
+
+def tenant_list_problems(sources):
+    """Every problem of the sources of this plugin among the inventory sources ``sources`` (paths, as given to -i),
+    each as "file: problem", as parse() finds them. ansible-playbook turns the error of a source it cannot parse into a
+    warning and goes on without its hosts; the collection's playbooks call this (through the tenant_list_problems
+    filter) to fail instead."""
+    enabled = [str(name) for name in C.INVENTORY_ENABLED or []]
+    if not {"auto", "ansible.builtin.auto", "m365.cba.tenants"} & set(enabled):
+        return []  # Ansible does not read these sources at all
+    if isinstance(sources, (str, bytes)):
+        sources = [sources]
+    loader = DataLoader()
+    problems = []
+    for source in sources or []:
+        for path in inventory_files(os.path.expanduser(to_native(source))):
+            plugin = inventory_loader.get("m365.cba.tenants")
+            if not plugin.verify_file(path):
+                continue
+            try:
+                config = loader.load_from_file(path)
+            except AnsibleError:
+                continue  # vault-encrypted (Ansible reads it with the run's vault secrets), or not YAML: not ours to judge
+            if not isinstance(config, dict) or config.get("plugin") not in ("m365.cba.tenants",):
+                continue
+            try:
+                plugin.read_source(loader, path)
+            except TenantListError as exc:
+                problems.extend(exc.lines())
+    return problems
+
+
 class InventoryModule(BaseInventoryPlugin):
     NAME = "m365.cba.tenants"
     # The tenant list and this file are the user's inventory, like a YAML inventory: their "{{ }}" are templates
@@ -330,31 +395,38 @@ class InventoryModule(BaseInventoryPlugin):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache=cache)
-        config = self.loader.load_from_file(path)
+        try:
+            tenants = self.read_source(loader, path)
+        except TenantListError as exc:
+            raise AnsibleParserError(exc.summary()) from None
+        self._populate(tenants)
+
+    def read_source(self, loader, path):
+        """The tenants of the inventory source ``path`` (a ``*.tenants.yml`` file) and of its tenant list, every row
+        checked; TenantListError naming every problem. Makes no host: parse() and the tenant_list_problems filter
+        (which checks the sources of a playbook run before its first play) both read a source through here."""
+        config = loader.load_from_file(path)
         if not isinstance(config, dict) or config.get("plugin") not in ("m365.cba.tenants",):
-            raise AnsibleParserError(f"{to_native(path)}: not an inventory source of m365.cba.tenants (plugin: m365.cba.tenants)")
+            raise TenantListError(to_native(path), ["not an inventory source of m365.cba.tenants (plugin: m365.cba.tenants)"])
         try:
             self.set_options(direct=config)
         except Exception as exc:  # the option validation's own error type differs between ansible-core versions
-            raise AnsibleParserError(f"{to_native(path)}: {to_native(exc)}") from exc
+            raise TenantListError(to_native(path), [to_native(exc)]) from None
 
         source = os.path.expanduser(str(self.get_option("source")))
         if not os.path.isabs(source):
             source = os.path.join(os.path.dirname(os.path.abspath(path)), source)
         source = os.path.normpath(source)
         if not os.path.isfile(source):
-            raise AnsibleParserError(f"{to_native(path)}: the tenant list {source} does not exist")
+            raise TenantListError(to_native(path), [f"the tenant list {source} does not exist"])
         file_format = self.get_option("format")
         if file_format == "auto":
             file_format = "csv" if source.lower().endswith(".csv") else "yaml"
         try:
             rows = read_csv(source) if file_format == "csv" else read_yaml(source)
-            tenants = parse_tenants(source, rows, self.get_option("default_cloud"), self.get_option("default_workloads"))
-        except TenantListError as exc:
-            raise AnsibleParserError(f"The tenant list has {len(exc.problems)} problem(s):\n{exc}") from None
+            return parse_tenants(source, rows, self.get_option("default_cloud"), self.get_option("default_workloads"))
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise AnsibleParserError(f"{source}: cannot be read: {to_native(exc)}") from None
-        self._populate(tenants)
+            raise TenantListError(source, [f"cannot be read: {to_native(exc)}"]) from None
 
     def _populate(self, tenants):
         group = self.inventory.add_group(self.get_option("group"))

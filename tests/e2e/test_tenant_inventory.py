@@ -87,3 +87,41 @@ def test_setup_over_an_inventory_from_the_plugin(emulator, collection, ansible_p
     assert all(not r["method"] in ("POST", "PATCH", "DELETE") for r in emulator.requests() if r["path"].startswith("/v1.0/"))
     recap = dict(re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", completed.stdout, re.M))
     assert recap == {"inv1": "0", "inv2": "0"}, describe(completed)
+
+
+BROKEN_ROWS = "inv2,other.onmicrosoft.com,moon,,,\n,inv3.onmicrosoft.com,,,,\n"
+
+
+@pytest.mark.parametrize("playbook, limit", [
+    ("setup", None), ("report", None), ("bootstrap", None),
+    # --limit to a host of another source: the run still stops, though the limit leaves no tenant of the list.
+    ("setup", "other"),
+])
+def test_a_tenant_list_with_problems_fails_the_run_naming_every_problem(emulator, collection, ansible_playbook, tmp_path,
+                                                                        playbook, limit):
+    """ansible-playbook alone turns the list's error into a warning and runs without its tenants, exit code 0: the
+    collection's playbooks stop before their first play instead, naming every problem, and change nothing."""
+    inventory = tmp_path / "inventory"
+    source = write_tenant_list(inventory, emulator, ["inv1", "inv2"])
+    with open(inventory / "customers.csv", "a", encoding="utf-8") as handle:
+        handle.write(BROKEN_ROWS)
+    (inventory / "hosts.yml").write_text("tenants:\n  hosts:\n    other:\n      ansible_connection: local\n", encoding="utf-8")
+    vars_file = extra_vars_file(tmp_path, tmp_path / "certificates")
+    env = ansible_environment(collection, tmp_path)
+    emulator.reset_requests()
+    command = [ansible_playbook, "-i", inventory, "-e", "@" + str(vars_file), "-e", f"m365_cba_report_dir={tmp_path}",
+               "-e", "m365_cba_home_tenant_id=inv1.onmicrosoft.com", "-e", "m365_cba_bootstrap_pfx_password=" + "x" * 16,
+               f"m365.cba.{playbook}"] + (["--limit", limit] if limit else [])
+    completed = run(command, env, tmp_path)
+    assert completed.returncode != 0, describe(completed)
+    output = completed.stdout + completed.stderr
+    csv_path = inventory / "customers.csv"
+    for problem in (f"{csv_path}: line 4: the tenant name 'inv2' is listed twice (first on line 3)",
+                    f"{csv_path}: line 4: unknown cloud 'moon'; choose one of global, usgov_high, usgov_dod, china",
+                    f"{csv_path}: line 5: no tenant name (column 'name')"):
+        # Once as ansible-core's warning, once in the error that ends the run.
+        assert output.count(problem) >= 2, describe(completed)
+    assert "The inventory's tenant list has 3 problem(s)" in output, describe(completed)
+    assert "PLAY [" not in completed.stdout, describe(completed)
+    assert emulator.requests() == [] and not (tmp_path / "certificates").exists()
+    assert str(source) in output

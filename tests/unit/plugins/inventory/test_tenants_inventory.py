@@ -166,6 +166,9 @@ def test_a_source_outside_the_directory_and_a_top_level_list(tmp_path):
     ("name,tenant\na,contoso.onmicrosoft.com\nb,Contoso.onmicrosoft.com\n",
      ["line 3: the tenant 'Contoso.onmicrosoft.com' is listed twice (first on line 2); two hosts for one tenant "
       "would change the same application at the same time"]),
+    ("name,tenant\na,7d1c3a8e-2b4f-4e6a-9c0d-5f8e1a2b3c4d\nb,7D1C3A8E-2B4F-4E6A-9C0D-5F8E1A2B3C4D\n",
+     ["line 3: the tenant '7D1C3A8E-2B4F-4E6A-9C0D-5F8E1A2B3C4D' is listed twice (first on line 2); two hosts for one "
+      "tenant would change the same application at the same time"]),
     ("name,tenant\n# header above\n\nnameless,\n",
      ["line 4: no tenant ID or domain for 'nameless' (column 'tenant')"]),
     ("name,tenant\n,contoso.onmicrosoft.com\n", ["line 2: no tenant name (column 'name')"]),
@@ -260,3 +263,57 @@ def test_the_example_tenant_list(tmp_path):
     assert inventory["groups"]["workload_security_compliance"] == ["fabrikam"]
     assert inventory["hosts"]["agency"]["m365_cba_cloud"] == "usgov_high"
     assert inventory["hosts"]["contoso"]["m365_cba_certificate_dir"] == "/var/lib/m365-cba/{{ inventory_hostname }}"
+
+
+# Runs in a fresh interpreter, as the filter runs inside ansible-playbook: with the collection loader set up.
+PROBLEMS_DRIVER = textwrap.dedent("""
+    import json, sys
+    from ansible.plugins.loader import init_plugin_loader
+    init_plugin_loader([sys.argv[1]])
+    from ansible_collections.m365.cba.plugins.filter.tenant_list_problems import FilterModule
+    check = FilterModule().filters()["tenant_list_problems"]
+    print(json.dumps(check(json.loads(sys.argv[2]))))
+    try:
+        check(json.loads(sys.argv[2]), fail=True)
+        print(json.dumps("no error"))
+    except Exception as exc:
+        print(json.dumps(str(exc)))
+""")
+
+
+def tenant_list_problems(tmp_path, sources):
+    result = subprocess.run([sys.executable, "-c", PROBLEMS_DRIVER, collection_root(), json.dumps([str(s) for s in sources])],
+                            capture_output=True, text=True, check=False, timeout=120, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    problems, error = [json.loads(line) for line in result.stdout.splitlines()[-2:]]
+    return problems, error
+
+
+def test_the_problems_of_every_tenant_list_among_the_run_sources(tmp_path):
+    """What the playbooks check before their first play: every source of the plugin among the inventory sources, a
+    directory read as Ansible reads an inventory directory, each problem as the plugin words it."""
+    inventory = tmp_path / "inventory"
+    (inventory / "more").mkdir(parents=True)
+    (inventory / "group_vars").mkdir()
+    (inventory / "hosts.yml").write_text("tenants:\n  hosts:\n    other: {}\n", encoding="utf-8")
+    (inventory / "customers.csv").write_text("name,tenant\na,a.onmicrosoft.com\na,b.onmicrosoft.com\nc,\n", encoding="utf-8")
+    (inventory / "customers.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: customers.csv\n", encoding="utf-8")
+    (inventory / "more" / "fine.csv").write_text("name,tenant\nd,d.onmicrosoft.com\n", encoding="utf-8")
+    (inventory / "more" / "fine.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: fine.csv\n", encoding="utf-8")
+    (inventory / "more" / "cloud.tenants.yaml").write_text("plugin: m365.cba.tenants\nsource: fine.csv\ndefault_cloud: moon\n",
+                                                          encoding="utf-8")
+    (inventory / "more" / "other.tenants.yml").write_text("plugin: some.other.plugin\n", encoding="utf-8")
+    # Not read by Ansible (group_vars, a hidden file), or not a source of this plugin: not checked.
+    (inventory / "group_vars" / "all.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: nowhere.csv\n", encoding="utf-8")
+    (inventory / ".old.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: nowhere.csv\n", encoding="utf-8")
+    lone = tmp_path / "lone.tenants.yml"
+    lone.write_text("plugin: m365.cba.tenants\nsource: nowhere.csv\n", encoding="utf-8")
+
+    problems, error = tenant_list_problems(tmp_path, [inventory, lone, "host1,host2,", tmp_path / "missing"])
+    assert problems[:2] == [f"{inventory / 'customers.csv'}: line 3: the tenant name 'a' is listed twice (first on line 2)",
+                            f"{inventory / 'customers.csv'}: line 4: no tenant ID or domain for 'c' (column 'tenant')"]
+    assert problems[2].startswith(f"{inventory / 'more' / 'cloud.tenants.yaml'}: ") and "moon" in problems[2], problems
+    assert problems[3:] == [f"{lone}: the tenant list {tmp_path / 'nowhere.csv'} does not exist"]
+    assert error.startswith("The inventory's tenant list has 4 problem(s)") and error.endswith("\n".join(problems)), error
+
+    assert tenant_list_problems(tmp_path, [inventory / "more" / "fine.tenants.yml", inventory / "hosts.yml"]) == ([], "no error")
