@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 import yaml
 from m365emu import Emulator
 
@@ -87,6 +88,8 @@ def report_setup(emulator, tmp_path_factory, ansible_env):
     setup_inventory_path = tmp_path / "inventory-setup.yml"
     setup_inventory_path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
     del hosts["tenant02"]["m365_cba_certificate_renew_before_days"]
+    # tenant03 is being onboarded: the report shows it as missing and expects no application there yet.
+    hosts["tenant03"]["m365_cba_report_expect_setup"] = False
     inventory_path = tmp_path / "inventory.yml"
     inventory_path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
     vars_path = subprocess.run(
@@ -94,7 +97,7 @@ def report_setup(emulator, tmp_path_factory, ansible_env):
         capture_output=True, text=True, check=True).stdout.strip()
     run_playbook(ansible_env, "-i", str(setup_inventory_path), "-e", "@" + vars_path, "--limit", "tenant01,tenant02",
                  os.path.join(PLAYBOOKS, "setup.yml"))
-    return {"inventory": inventory_path, "vars": vars_path, "hosts": sorted(hosts)}
+    return {"inventory": inventory_path, "setup_inventory": setup_inventory_path, "vars": vars_path, "hosts": sorted(hosts)}
 
 
 def report_args(report_setup, *args):
@@ -148,7 +151,7 @@ def test_report_across_tenants(emulator, ansible_env, tmp_path, report_setup):
     assert list(found) == ["tenant02"]
     assert found["tenant02"] == (f"tenant02: the certificate {rows[1]['thumbprint']} of {UNIQUE_NAME} expires on "
                                  f"{rows[1]['expires']}, in {rows[1]['days_left']} days (m365_cba_report_fail_within_days: 30)")
-    assert "Failing (expired, expiring within 30 days, or unreadable): tenant02" in stdout
+    assert "Failing (expired, expiring within 30 days, missing, or unreadable): tenant02" in stdout
 
 
 def test_healthy_tenants_pass(ansible_env, tmp_path, report_setup):
@@ -253,6 +256,9 @@ def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
         "delta": tenant({"app-d": [{"app_id": "id-d", "key_credentials": [credential("DD01", "2026-12-20T08:00:00Z", 23)]}]},
                         renew_before=10),
         "echo": {},
+        # Not set up yet, and torn down: their missing rows fail nothing.
+        "foxtrot": dict(tenant({"app-f": []}), m365_cba_report_expect_setup=False),
+        "golf": dict(tenant({"app-g": [{"app_id": "id-g", "key_credentials": []}]}), m365_cba_setup_state="absent"),
     }
     report_dir = tmp_path / "out"
     stdout = run_made_up_report(ansible_env, tmp_path, hosts, 2)
@@ -263,26 +269,32 @@ def test_report_statuses_order_and_quoting(ansible_env, tmp_path):
         ("bravo", 'odd,"name"', "", "", "missing"),
         ("charlie", "app-c", "", "", "missing"),
         ("echo", "", "", "", "error"),
+        ("foxtrot", "app-f", "", "", "missing"),
+        ("golf", "app-g", "", "", "missing"),
         ("alpha", "app-a", "AA02", "-10", "expired"),
         ("bravo", "app-b", "BB01", "13", "renew soon"),
         ("delta", "app-d", "DD01", "23", "ok"),
         ("alpha", "app-a", "AA01", "1800", "ok"),
     ]
-    assert rows[3]["expires"] == "2020-01-01T00:00:00Z"
+    assert rows[5]["expires"] == "2020-01-01T00:00:00Z"
     assert rows[0]["app_id"] == "" and rows[1]["app_id"] == "id-c"
     table = markdown_rows(report_dir / "certificate-expiry.md")
     assert [line[2] for line in table] == [r["app"] for r in rows]
 
-    # Expired, expiring within 30 days (whatever the tenant's renewal window), unreadable: each fails its tenant.
+    # Expired, expiring within 30 days (whatever the tenant's renewal window), unreadable, and missing where the tenant
+    # is expected to be set up: each fails its tenant.
+    advice = ": run m365.cba.setup, or set m365_cba_report_expect_setup: false for a tenant not set up yet"
     assert failures(stdout) == {
         "alpha": "alpha: the certificate AA02 of app-a expired on 2020-01-01T00:00:00Z",
         "bravo": "bravo: the certificate BB01 of app-b expires on 2026-12-10T08:00:00Z, in 13 days "
-                 "(m365_cba_report_fail_within_days: 30)",
+                 "(m365_cba_report_fail_within_days: 30); the application odd,\"name\" does not exist (deleted, or never "
+                 "set up)" + advice,
+        "charlie": "charlie: the application app-c (id-c) holds no certificate (removed out of band?)" + advice,
         "delta": "delta: the certificate DD01 of app-d expires on 2026-12-20T08:00:00Z, in 23 days "
                  "(m365_cba_report_fail_within_days: 30)",
         "echo": "echo: could not be read (no data was read)",
     }
-    assert recap(stdout)["charlie"]["failed"] == 0  # missing fails nothing
+    assert recap(stdout)["foxtrot"]["failed"] == recap(stdout)["golf"]["failed"] == 0
 
 
 def test_one_tenant_one_row_and_no_verified_count(ansible_env, tmp_path):
@@ -295,3 +307,50 @@ def test_one_tenant_one_row_and_no_verified_count(ansible_env, tmp_path):
     assert f"1 row in {tmp_path / 'out'}/certificate-expiry.{{csv,md}} (1 tenant): ok 1," in stdout, stdout
     assert "tenants 1 | changed 0 | unchanged 1 | failed 0 | skipped 0" in stdout, stdout
     assert "verified" not in stdout, stdout
+
+
+def graph_session(emulator, tenant):
+    """A requests session signed in to the tenant as its bootstrap application (an administrator's own tool)."""
+    info = emulator.tenant(tenant)
+    bootstrap = info["bootstrap"]
+    session = requests.Session()
+    token = session.post(f"{emulator.base_url}/{info['tenant_id']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": bootstrap["client_id"], "client_secret": bootstrap["client_secret"],
+        "scope": "https://graph.microsoft.com/.default"}, verify=emulator.ca_bundle, timeout=30)
+    token.raise_for_status()
+    session.headers["Authorization"] = "Bearer " + token.json()["access_token"]
+    return session
+
+
+def test_a_setup_broken_out_of_band_turns_the_report_red(emulator, ansible_env, tmp_path, report_setup):
+    """A tenant expected to be set up whose application loses its certificate, then is deleted, out of band: the
+    report fails naming it each time; m365_cba_report_expect_setup: false keeps it green (a tenant being onboarded)."""
+    inventory = str(report_setup["setup_inventory"])
+    run_playbook(ansible_env, "-i", inventory, "-e", "@" + report_setup["vars"], "--limit", "tenant03",
+                 os.path.join(PLAYBOOKS, "setup.yml"))
+    app, dummy, dummy, dummy = setup_objects(emulator.state(tenant="tenant03")["tenants"][0])
+    assert app["keyCredentials"]
+    report = ["-i", inventory, "-e", "@" + report_setup["vars"], "-e", f"m365_cba_report_dir={tmp_path}", "--limit", "tenant03",
+              os.path.join(PLAYBOOKS, "report.yml")]
+    assert failures(run_playbook(ansible_env, *report)) == {}
+
+    graph = graph_session(emulator, "tenant03")
+    graph.patch(f"{emulator.base_url}/v1.0/applications/{app['id']}", json={"keyCredentials": []}, verify=emulator.ca_bundle,
+                timeout=30).raise_for_status()
+    stdout = run_playbook(ansible_env, *report, rc=2)
+    assert failures(stdout) == {"tenant03": f"tenant03: the application {UNIQUE_NAME} ({app['appId']}) holds no certificate "
+                                            "(removed out of band?): run m365.cba.setup, or set m365_cba_report_expect_setup: "
+                                            "false for a tenant not set up yet"}
+    assert "Failing (expired, expiring within 30 days, missing, or unreadable): tenant03" in stdout
+
+    graph.delete(f"{emulator.base_url}/v1.0/applications/{app['id']}", verify=emulator.ca_bundle, timeout=30).raise_for_status()
+    stdout = run_playbook(ansible_env, *report, rc=2)
+    assert failures(stdout) == {"tenant03": f"tenant03: the application {UNIQUE_NAME} does not exist (deleted, or never set "
+                                            "up): run m365.cba.setup, or set m365_cba_report_expect_setup: false for a "
+                                            "tenant not set up yet"}
+    dummy, rows = read_csv(tmp_path / f"certificate-expiry.{part_name(['tenant03'])}.csv")
+    assert [(r["tenant"], r["status"]) for r in rows] == [("tenant03", "missing")]
+
+    # The same tenant while it is onboarded (or torn down on purpose): reported as missing, and green.
+    for setting in ("m365_cba_report_expect_setup=false", "m365_cba_setup_state=absent"):
+        assert failures(run_playbook(ansible_env, *report[:-1], "-e", setting, report[-1])) == {}
