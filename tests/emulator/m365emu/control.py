@@ -12,6 +12,7 @@ from .wire import Response
 
 _TENANT_PERMISSIONS = re.compile(r"^/_emulator/tenants/(?P<tenant>[^/]+)/bootstrap/permissions/?$")
 _TENANT_CONSENT = re.compile(r"^/_emulator/tenants/(?P<tenant>[^/]+)/consent/?$")
+_TENANT_EXCHANGE = re.compile(r"^/_emulator/tenants/(?P<tenant>[^/]+)/exchange/?$")
 
 
 class ControlApi:
@@ -44,6 +45,9 @@ class ControlApi:
         }
         if (method, path) in simple:
             return Response.json(200, simple[(method, path)]())
+        match = _TENANT_EXCHANGE.match(path)
+        if match and method == "GET":
+            return Response.json(200, emu.exchange(match.group("tenant")))
         body = self._body(request) if method in ("POST", "PATCH", "PUT") else {}
         return self._mutation(method, path, body)
 
@@ -67,6 +71,9 @@ class ControlApi:
         if match and method in ("POST", "PUT"):
             permissions = emu.set_bootstrap_permissions(match.group("tenant"), body["permissions"])
             return Response.json(200, {"tenant": match.group("tenant"), "permissions": permissions})
+        match = _TENANT_EXCHANGE.match(path)
+        if match and method in ("POST", "PATCH"):
+            return Response.json(200, emu.update_exchange(match.group("tenant"), **body))
         match = _TENANT_CONSENT.match(path)
         if match and method == "POST":
             try:

@@ -10,7 +10,7 @@ import json
 import os
 import threading
 
-from . import keycreds, tls, wellknown
+from . import exchange_state, keycreds, tls, wellknown
 from . import consent as consenting
 from . import seed as seeding
 from .dispatch import Dispatcher
@@ -191,6 +191,26 @@ class Emulator:
             seeding.set_bootstrap_permissions(target, list(permissions))
         self.save_state()
         return sorted(permissions)
+
+    def exchange(self, tenant):
+        """Exchange Online's state of the tenant: organization (IsDehydrated), mailboxes, DLP policies,
+        compliance region."""
+        with self.directory.lock:
+            return exchange_state.view(self._tenant_object(tenant))
+
+    def update_exchange(self, tenant, **changes):
+        """Change the tenant's Exchange state: ``mailboxes=N`` (re-seed N mailboxes), ``dehydrated=bool``,
+        ``compliance_region="eur02b"``, ``dlp_policies=[names]``. Returns the new state."""
+        with self.directory.lock:
+            state = exchange_state.update(self._tenant_object(tenant), changes)
+        self.save_state()
+        return state
+
+    def _tenant_object(self, tenant):
+        target = self.directory.find(tenant)
+        if target is None:
+            raise KeyError(f"unknown tenant {tenant}")
+        return target
 
     def admin_consent(self, tenant, client_id, permissions=None):
         """An administrator of ``tenant`` accepts the admin consent prompt for ``client_id``: its service

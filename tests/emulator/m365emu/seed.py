@@ -11,7 +11,7 @@ import re
 import secrets
 import uuid
 
-from . import objects, wellknown
+from . import exchange_state, objects, wellknown
 from .crypto import cert_der, cert_pem, iso, iso7, key_pem, load_cert_pem, new_rsa_key, self_signed_cert, sha1_hex, utc_now
 from .keycreds import b64_der, custom_key_identifier
 from .state import Tenant
@@ -39,11 +39,13 @@ def tenant_specs(tenants=3, seed=None):
             raise ValueError(f"invalid or duplicate tenant name {name!r} (lowercase letters, digits, '-')")
         if spec.get("cloud", "global") not in wellknown.CLOUDS:
             raise ValueError(f"unknown cloud {spec.get('cloud')!r} for tenant {name}")
-        unknown = set(spec) - {"name", "tenant_id", "bootstrap_permissions", "cloud", "display_name", "verified_domains"}
+        unknown = set(spec) - {"name", "tenant_id", "bootstrap_permissions", "cloud", "display_name", "verified_domains",
+                               "exchange"}
         if unknown:
             raise ValueError(f"unknown seed keys for tenant {name}: {', '.join(sorted(unknown))}")
         if "verified_domains" in spec:
             _check_domains(name, spec["verified_domains"])
+        exchange_state.check_spec(name, spec.get("exchange"))
         names.add(name)
     return specs
 
@@ -172,4 +174,5 @@ def build_tenant(spec):
     _exchange, graph = _seed_first_party(tenant, created)
     permissions = spec.get("bootstrap_permissions") or list(wellknown.DEFAULT_BOOTSTRAP_PERMISSIONS)
     _seed_bootstrap(tenant, graph, permissions, created)
+    tenant.exchange = exchange_state.seed(tenant, spec.get("exchange"))
     return tenant

@@ -50,6 +50,12 @@ class Table:
                 return copy.deepcopy(obj)
         return None
 
+    def visible_since(self, object_id):
+        """When the newest version of the object becomes (or became) visible to reads; None when it
+        is absent or its newest version is a deletion."""
+        history = self._rows.get(object_id)
+        return history[-1][0] if history and history[-1][1] is not None else None
+
     def all_latest(self):
         return [copy.deepcopy(h[-1][1]) for h in self._rows.values() if h[-1][1] is not None]
 
@@ -75,6 +81,20 @@ class Settings:
         "assertion_clock_skew": 300,
         "token_lifetime": 3599,
         "graph_token_clock_skew": 300,
+        # Exchange Online admin API (see exchange.py and the README).
+        "exchange_role_lag": 0.0,
+        "exchange_unsupported_role_status": 403,
+        "exchange_denied_cmdlet": "not_recognized",
+        "exchange_role_rights": {},
+        "exchange_clouds": {},
+        "exchange_compliance_redirect": True,
+        "exchange_dehydrated_refuses_writes": True,
+        "exchange_next_link_lifetime": 300.0,
+    }
+    CHOICES = {
+        "assertion_audience_error": ("70002", "700023"),
+        "exchange_unsupported_role_status": (401, 403),
+        "exchange_denied_cmdlet": ("not_recognized", "not_allowed"),
     }
 
     def __init__(self, **values):
@@ -94,6 +114,12 @@ class Settings:
             if not isinstance(value, dict):
                 raise ValueError("tenant_replication_lag must be an object {tenant: seconds}")
             return {str(k): float(v) for k, v in value.items()}
+        if key in self.CHOICES and value not in self.CHOICES[key]:
+            raise ValueError(f"{key} must be one of {', '.join(repr(c) for c in self.CHOICES[key])}")
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"{key} must be an object")
+            return copy.deepcopy(value)
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be a boolean")
@@ -103,8 +129,6 @@ class Settings:
             if number < 0:
                 raise ValueError(f"{key} must not be negative")
             return number if isinstance(default, float) else int(number)
-        if key == "assertion_audience_error" and value not in ("70002", "700023"):
-            raise ValueError("assertion_audience_error must be '70002' or '700023'")
         return str(value)
 
     def __getitem__(self, key):
@@ -126,6 +150,7 @@ class Tenant:
         self.role_definitions = role_definitions
         self.tables = {name_: Table() for name_ in TABLES}
         self.deleted_items = []
+        self.exchange = None  # Exchange Online's view of the tenant (exchange_state.py)
         self._clock = time.time
         self._lag = lambda: 0.0
 
@@ -179,6 +204,7 @@ class Tenant:
             "bootstrap": copy.deepcopy(self.bootstrap),
             "objects": {table: self.primary_all(table) for table in TABLES},
             "deletedItems": copy.deepcopy(self.deleted_items),
+            "exchange": copy.deepcopy(self.exchange),
         }
 
     @classmethod
@@ -189,6 +215,7 @@ class Tenant:
             for obj in data["objects"].get(table, []):
                 tenant.tables[table].put(obj, 0.0, 0.0)
         tenant.deleted_items = copy.deepcopy(data.get("deletedItems", []))
+        tenant.exchange = copy.deepcopy(data.get("exchange"))
         return tenant
 
 
