@@ -2,7 +2,7 @@
 # Copyright: m365.cba contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Request dispatch: fault injection, the login-host endpoints, Graph, the request log."""
+"""Request dispatch: fault injection, the login-host endpoints, Graph, Exchange Online, the request log."""
 
 import datetime
 import json
@@ -13,6 +13,7 @@ import uuid
 from . import graph
 from .crypto import b64url_decode
 from .errors import StsError
+from .exchange import ExchangeApi
 from .wire import Response
 
 _TENANT = r"/(?P<tenant>[^/]+)"
@@ -58,6 +59,7 @@ class Dispatcher:
         self.directory = directory
         self.identity = identity
         self.graph = graph.GraphApi(directory, identity, identity.base_url)
+        self.exchange = ExchangeApi(directory, identity)
         self.faults = faults
         self.log = log
         self.control = control
@@ -67,19 +69,21 @@ class Dispatcher:
         if request.path.startswith("/_emulator"):
             return self.control.handle(request)
         started = time.monotonic()
-        login = _login_route(request)
-        meta = {"route": self._route_name(request, login), "tenant": None, "client_id": None, "resource": None}
-        hint = login[3] if login else _token_tenant_hint(request)
+        exchange = self.exchange.route(request)
+        login = None if exchange else _login_route(request)
+        meta = {"route": exchange.name if exchange else self._route_name(request, login), "tenant": None,
+                "client_id": None, "resource": None}
+        hint = login[3] if login else (exchange.tenant if exchange and exchange.tenant else _token_tenant_hint(request))
         tenant = self.directory.find(hint)
         tenant_keys = (hint, tenant.tenant_id, tenant.name) if tenant else (hint,)
         rule = self.faults.pick(request.method, request.path, tenant_keys)
-        response = self._faulted(rule, request, login) if rule else None
+        response = self._faulted(rule, request, login, exchange) if rule else None
         if response is not None and not response.drop:
             # A faulted answer carries a request id like any other (x-ms-request-id from the sign-in
             # host, request-id from Graph), and the log records it.
             meta["request_id"] = response.headers.get("x-ms-request-id") or response.headers.get("request-id")
         if response is None:
-            response = self._serve(request, login, meta)
+            response = self._serve(request, login, meta, exchange)
         self._record(request, response, meta, rule, started, login, tenant)
         return response
 
@@ -89,9 +93,11 @@ class Dispatcher:
             return f"{request.method} {login[2]}"
         return graph.route_name(request.method, request.path)
 
-    def _serve(self, request, login, meta):
+    def _serve(self, request, login, meta, exchange=None):
         with self.directory.lock:
-            if login:
+            if exchange:
+                response = self.exchange.handle(request, exchange, meta)
+            elif login:
                 response = self._login(request, login, meta)
             else:
                 response = self.graph.handle(request, meta)
@@ -123,7 +129,7 @@ class Dispatcher:
         except StsError as exc:
             return self.identity.error_response(exc, request, meta["request_id"])
 
-    def _faulted(self, rule, request, login):
+    def _faulted(self, rule, request, login, exchange=None):
         if rule.delay:
             time.sleep(rule.delay)
         if rule.drop:
@@ -134,6 +140,10 @@ class Dispatcher:
         if rule.retry_after is not None:
             value = rule.retry_after
             headers["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+        if exchange:
+            response = self.exchange.fault_response(rule, request)
+            response.headers.update(headers)
+            return response
         if login:
             if rule.body_text is not None:
                 response = self.identity.text_response(rule.status, rule.body_text, rule.content_type, request)
@@ -165,6 +175,7 @@ class Dispatcher:
             "request_id": meta.get("request_id"), "client_request_id": request.header("client-request-id"),
             "duration_ms": round((time.monotonic() - started) * 1000, 2),
         }
+        entry.update(meta.get("log") or {})
         token = None
         if login and login[1] == "token":
             token = (entry["tenant"], meta.get("client_id"), meta.get("resource"), meta.get("issued"))

@@ -55,3 +55,18 @@ class StsError(Exception):
         self.error = error
         self.codes = list(codes) if isinstance(codes, (list, tuple)) else [codes]
         self.description = description
+
+
+class ExchangeError(Exception):
+    """An Exchange Online admin API error. With ``exception`` (a .NET exception type) it is a cmdlet error,
+    answered in the InvokeCommand envelope whose details carry "<error id>|<exception type>|<text>";
+    without it the answer is a plain {"error": {"code", "message", "innererror"}} body."""
+
+    def __init__(self, status, code, message, exception=None, error_id="", headers=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.exception = exception
+        self.error_id = error_id
+        self.headers = headers or {}

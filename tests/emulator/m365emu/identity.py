@@ -261,6 +261,13 @@ class Identity:
     # ------------------------------------------------------------ Graph side
     def verify_graph_token(self, authorization):
         """Claims of a valid Graph access token from this emulator, else GraphError 401."""
+        def graph_audiences(tenant):
+            return (wellknown.CLOUDS[tenant.cloud]["graph"].lower(), wellknown.GRAPH_APP_ID)
+        return self.verify_access_token(authorization, graph_audiences)
+
+    def verify_access_token(self, authorization, audiences):
+        """(tenant, claims) of a valid access token from this emulator whose ``aud`` (without a trailing
+        "/", case-insensitive) is one of ``audiences(tenant)`` (lower case), else GraphError 401."""
         if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
             raise _unauthenticated("Access token is empty.")
         try:
@@ -281,8 +288,7 @@ class Identity:
             raise _unauthenticated("Lifetime validation failed, the token is expired.")
         if claims.get("nbf", 0) > now + self.directory.settings["graph_token_clock_skew"]:
             raise _unauthenticated("Lifetime validation failed, the token is not yet valid.")
-        graph = wellknown.CLOUDS[tenant.cloud]["graph"]
-        if str(claims.get("aud", "")).rstrip("/").lower() not in (graph.lower(), wellknown.GRAPH_APP_ID):
+        if str(claims.get("aud", "")).rstrip("/").lower() not in audiences(tenant):
             raise _unauthenticated("Access token validation failure. Invalid audience.")
         return tenant, claims
 
