@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: tenant_conflicts
 short_description: Inventory hosts that set up the same application in the same tenant
-version_added: 2.0.0
+version_added: 1.0.0
 description:
   - Takes one record per inventory host (its name, the tenant as the inventory gives it, the tenant ID read from
     Microsoft Graph when known, and the application's unique name) and returns, for every host that shares its

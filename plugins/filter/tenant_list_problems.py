@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: tenant_list_problems
 short_description: Every problem of the m365.cba.tenants tenant lists among a run's inventory sources
-version_added: 2.0.0
+version_added: 1.0.0
 description:
   - "Reads every inventory source of the C(m365.cba.tenants) inventory plugin among the paths given (as C(-i) gives
     them, in C(ansible_inventory_sources); a directory is read the way Ansible reads an inventory directory) with the
