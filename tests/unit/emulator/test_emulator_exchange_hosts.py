@@ -193,7 +193,7 @@ def test_throttling_faults_with_and_without_retry_after(emu, exo):
 def test_request_log_counts_exchange_requests_per_tenant(emu, exo):
     one, two = exo("tenant01"), exo("tenant02")
     emu.reset_requests()
-    for _ in range(3):
+    for _attempt in range(3):
         one.invoke(tid(emu), "Get-Mailbox", headers={"client-request-id": "abc"})
     two.invoke(tid(emu, "tenant02"), "Get-OrganizationConfig")
     one.invoke(tid(emu, "tenant02"), "Get-OrganizationConfig")  # refused: the token is tenant01's

@@ -300,8 +300,8 @@ def test_the_problems_of_every_tenant_list_among_the_run_sources(tmp_path):
     (inventory / "customers.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: customers.csv\n", encoding="utf-8")
     (inventory / "more" / "fine.csv").write_text("name,tenant\nd,d.onmicrosoft.com\n", encoding="utf-8")
     (inventory / "more" / "fine.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: fine.csv\n", encoding="utf-8")
-    (inventory / "more" / "cloud.tenants.yaml").write_text("plugin: m365.cba.tenants\nsource: fine.csv\ndefault_cloud: moon\n",
-                                                          encoding="utf-8")
+    (inventory / "more" / "cloud.tenants.yaml").write_text(
+        "plugin: m365.cba.tenants\nsource: fine.csv\ndefault_cloud: moon\n", encoding="utf-8")
     (inventory / "more" / "other.tenants.yml").write_text("plugin: some.other.plugin\n", encoding="utf-8")
     # Not read by Ansible (group_vars, a hidden file), or not a source of this plugin: not checked.
     (inventory / "group_vars" / "all.tenants.yml").write_text("plugin: m365.cba.tenants\nsource: nowhere.csv\n", encoding="utf-8")
