@@ -346,9 +346,10 @@ def inventory_files(source):
         return
     if not os.path.isdir(source):
         return  # a host list such as "a,b," or a path that does not exist: no file of this plugin
-    ignored = re.compile("|".join([r"^\.", r"^host_vars$", r"^group_vars$", r"^vars_plugins$"]
-                                  + [str(pattern) for pattern in C.INVENTORY_IGNORE_PATTERNS or []]
-                                  + [re.escape(str(ext)) + "$" for ext in C.INVENTORY_IGNORE_EXTS or []]))
+    patterns = [r"^\.", r"^host_vars$", r"^group_vars$", r"^vars_plugins$"]
+    patterns.extend(str(pattern) for pattern in C.INVENTORY_IGNORE_PATTERNS or [])
+    patterns.extend(re.escape(str(ext)) + "$" for ext in C.INVENTORY_IGNORE_EXTS or [])
+    ignored = re.compile("|".join(patterns))
     for name in sorted(os.listdir(source)):
         if not ignored.search(name):
             yield from inventory_files(os.path.join(source, name))
