@@ -74,7 +74,7 @@ def mailbox(tenant, index):
         "Name": alias, "Alias": alias, "DisplayName": f"{'Shared Mailbox' if shared else 'User'} {index:02d}",
         "Identity": alias, "Id": alias,
         "DistinguishedName": f"CN={alias},OU={tenant.initial_domain},OU=Microsoft Exchange Hosted Organizations,"
-                             f"DC={server_suffix(tenant).split('.')[0]},DC=PROD,DC=OUTLOOK,DC=COM",
+                             f"DC={server_suffix(tenant).split('.', maxsplit=1)[0]},DC=PROD,DC=OUTLOOK,DC=COM",
         "Guid": _guid(tenant, "mailbox", alias, "guid"), "ExchangeGuid": _guid(tenant, "mailbox", alias, "exchange"),
         "ExternalDirectoryObjectId": _guid(tenant, "mailbox", alias, "user"),
         "UserPrincipalName": address, "PrimarySmtpAddress": address,
